@@ -1,0 +1,113 @@
+// The one place that reads the environment: every setting, its default for the local stack, validated at start-up.
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { TaskQueues } from './domain/task-queues';
+
+export const ROOT_DIR = __dirname;
+
+/** The local dev key: accepted only outside production, printed by `npm start`, used by the README's curl examples. */
+export const DEV_API_KEY = 'dk_dev_local_admin';
+
+const Scope = z.enum(['transfers:read', 'transfers:write', 'admin']);
+export type Scope = z.infer<typeof Scope>;
+export const ALL_SCOPES: readonly Scope[] = Scope.options;
+
+const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  API_HOST: z.string().default('127.0.0.1'),
+  API_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PUBLIC_URL: z.string().url().optional(),
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_UI_URL: z.string().url().default('http://localhost:8233'),
+  TEMPORAL_TASK_QUEUE: z.string().default(TaskQueues.payments),
+  DATABASE_URL: z.string().default('mysql://durapay:durapay@127.0.0.1:3307/durapay'),
+  DB_POOL_MAX: int(20),
+  API_KEYS: z.string().optional(),
+  RATE_LIMIT_PER_SECOND: int(100),
+  MAX_CONCURRENT_REQUESTS: int(500),
+  DEFAULT_CURRENCY: z.string().default('CNY'),
+  CREDIT_SOURCE_ACCOUNT: z.string().regex(/^external:[a-z0-9:_-]+$/).default('external:bank'),
+  TRANSFER_WAIT_MS: z.coerce.number().int().min(0).default(10000),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: int(200),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: int(200),
+  DATA_DIR: z.string().default(path.join(ROOT_DIR, '.data')),
+  // The local stack (`npm start`, the tests): ports of the processes it runs, where the temporal CLI comes from.
+  TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  MYSQL_PORT: z.coerce.number().int().min(1).max(65535).default(3307),
+  TEMPORAL_CLI: z.string().optional(),
+  XDG_CACHE_HOME: z.string().optional(),
+});
+
+export interface ApiKey {
+  key: string;
+  scopes: Scope[];
+}
+
+export type Config = ReturnType<typeof loadConfig>;
+
+/** Parses `API_KEYS` = "key1=scope,scope;key2=admin". Without it, outside production, the dev key holds every scope. */
+function parseApiKeys(raw: string | undefined, env: string): ApiKey[] {
+  if (!raw) {
+    if (env === 'production') throw new Error('API_KEYS must be set in production');
+    return [{ key: DEV_API_KEY, scopes: [...ALL_SCOPES] }];
+  }
+  return raw
+    .split(';')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [key, scopes = ''] = entry.split('=');
+      if (!key || key.length < 16) throw new Error(`API_KEYS: a key must have at least 16 characters`);
+      return { key, scopes: scopes.split(',').map((s) => Scope.parse(s.trim())) };
+    });
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    api: {
+      host: e.API_HOST,
+      port: e.API_PORT,
+      publicUrl: e.PUBLIC_URL ?? `http://localhost:${e.API_PORT}`,
+      keys: parseApiKeys(e.API_KEYS, e.NODE_ENV),
+      rateLimitPerSecond: e.RATE_LIMIT_PER_SECOND,
+      maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
+      transferWaitMs: e.TRANSFER_WAIT_MS,
+    },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      uiUrl: e.TEMPORAL_UI_URL,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+    },
+    worker: {
+      maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    },
+    db: { url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX },
+    ledger: { defaultCurrency: e.DEFAULT_CURRENCY, creditSourceAccount: e.CREDIT_SOURCE_ACCOUNT },
+    dataDir: e.DATA_DIR,
+    stack: {
+      temporalPort: e.TEMPORAL_PORT,
+      temporalUiPort: e.TEMPORAL_UI_PORT,
+      mysqlPort: e.MYSQL_PORT,
+      /** The caller's own database; without it `npm start` runs a private MariaDB on mysqlPort. */
+      externalDatabaseUrl: env.DATABASE_URL || undefined,
+      temporalCli: e.TEMPORAL_CLI,
+      cacheDir: path.join(e.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'durapay'),
+    },
+  };
+}

@@ -1,0 +1,271 @@
+// The ledger's data access: accounts and the journal of transfers, each change one DB transaction with row locks.
+//
+// Invariants (checked by checkInvariants, `npm run ledger:check` and the tests):
+// 1. Per currency, the balances of all accounts sum to zero.
+// 2. Every account's balance equals its posted credits minus its posted debits; its held equals its pending debits.
+// 3. An account that may not go negative never has available (balance − held) below zero.
+import type { Knex } from 'knex';
+import { DomainError } from '../domain/errors';
+import { mayGoNegative, isSystemAccount } from '../domain/ledger';
+import type { AccountBalance, AccountCode, InvariantReport, TransferRecord, TransferRequest } from '../domain/ledger';
+import { money, parseAmount, sumAmounts } from '../domain/money';
+import type { Db } from './knex';
+
+interface AccountRow {
+  id: string;
+  code: string;
+  currency: string;
+  balance: string;
+  held: string;
+  may_go_negative: number;
+}
+
+interface TransferRow {
+  id: string;
+  debit_account_id: string;
+  credit_account_id: string;
+  amount: string;
+  currency: string;
+  kind: string;
+  reference: string;
+  state: TransferRecord['state'];
+  created_at: string;
+  updated_at: string;
+}
+
+const USER_ACCOUNT = /^user:(\d+)$/;
+
+/** MySQL gives "2026-11-20 10:00:00.123" in UTC (the pool sets time_zone to +00:00). */
+const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
+
+/** Retries a transaction that lost a deadlock or a lock wait: the row locks make it safe to run again. */
+async function withLockRetry<T>(work: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const retryable = code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
+      if (!retryable || attempt >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+  }
+}
+
+/**
+ * Finds the account for a code and currency, creating it when it may exist: system accounts on first
+ * use, a user's account in a new currency when the user is registered. An unknown user is an error.
+ */
+async function resolveAccountId(db: Db, code: AccountCode, currency: string): Promise<string> {
+  const found = await db<AccountRow>('accounts').where({ code, currency }).first('id');
+  if (found) return found.id;
+  const user = USER_ACCOUNT.exec(code);
+  if (user) {
+    const exists = await db('users').where({ uid: user[1] }).first('uid');
+    if (!exists) throw new DomainError('unknown_user', `user ${user[1]} does not exist`, { uid: Number(user[1]) });
+    await db('accounts').insert({ code, currency, uid: user[1], may_go_negative: false }).onConflict(['code', 'currency']).ignore();
+  } else if (isSystemAccount(code)) {
+    await db('accounts').insert({ code, currency, may_go_negative: mayGoNegative(code) }).onConflict(['code', 'currency']).ignore();
+  } else {
+    throw new DomainError('account_not_found', `account ${code} does not exist`, { account: code });
+  }
+  const created = await db<AccountRow>('accounts').where({ code, currency }).first('id');
+  if (!created) throw new Error(`account ${code} ${currency} vanished after creation`);
+  return created.id;
+}
+
+/** Locks the accounts in id order, so that two transfers between the same accounts never deadlock. */
+async function lockAccounts(trx: Knex.Transaction, ids: string[]): Promise<Map<string, AccountRow>> {
+  const rows = await trx<AccountRow>('accounts').whereIn('id', ids).orderBy('id').forUpdate();
+  return new Map(rows.map((r) => [String(r.id), r]));
+}
+
+async function toRecord(db: Db | Knex.Transaction, row: TransferRow): Promise<TransferRecord> {
+  const accounts = await db<AccountRow>('accounts').whereIn('id', [row.debit_account_id, row.credit_account_id]).select('id', 'code');
+  const codeOf = new Map(accounts.map((a) => [String(a.id), a.code]));
+  return {
+    id: row.id,
+    debitAccount: codeOf.get(String(row.debit_account_id)) ?? '',
+    creditAccount: codeOf.get(String(row.credit_account_id)) ?? '',
+    amount: money(row.amount).toFixed(),
+    currency: row.currency,
+    kind: row.kind as TransferRecord['kind'],
+    reference: row.reference,
+    state: row.state,
+    createdAt: isoTime(row.created_at),
+    updatedAt: isoTime(row.updated_at),
+  };
+}
+
+/** Names the first field in which a stored transfer differs from a repeated request, if any. */
+function differingField(stored: TransferRecord, req: TransferRequest): string | undefined {
+  if (stored.debitAccount !== req.debitAccount) return 'debitAccount';
+  if (stored.creditAccount !== req.creditAccount) return 'creditAccount';
+  if (!money(stored.amount).equals(money(req.amount))) return 'amount';
+  if (stored.currency !== req.currency) return 'currency';
+  if (stored.kind !== req.kind) return 'kind';
+  if (stored.reference !== req.reference) return 'reference';
+  return undefined;
+}
+
+/**
+ * Records a transfer: posted at once, or pending (the amount held on the debit account) when
+ * `req.pending`. Idempotent by `req.id`: the same id with the same fields returns the stored transfer
+ * in whatever state it is now; the same id with other fields is `exists_with_different_fields`.
+ */
+export async function createTransfer(db: Db, req: TransferRequest): Promise<TransferRecord> {
+  const amount = parseAmount(req.amount, req.currency).toFixed();
+  if (req.debitAccount === req.creditAccount) throw new DomainError('same_account', 'debit and credit accounts must differ');
+  const debitId = await resolveAccountId(db, req.debitAccount, req.currency);
+  const creditId = await resolveAccountId(db, req.creditAccount, req.currency);
+
+  return withLockRetry(() =>
+    db.transaction(async (trx) => {
+      const accounts = await lockAccounts(trx, [debitId, creditId]);
+      const existing = await trx<TransferRow>('transfers').where({ id: req.id }).forUpdate().first();
+      if (existing) {
+        const stored = await toRecord(trx, existing);
+        const field = differingField(stored, req);
+        if (field) {
+          throw new DomainError('exists_with_different_fields', `transfer ${req.id} exists with a different ${field}`, { transferId: req.id, field });
+        }
+        return stored;
+      }
+
+      const debit = accounts.get(debitId)!;
+      const available = money(debit.balance).minus(debit.held);
+      if (!debit.may_go_negative && available.lt(amount)) {
+        throw new DomainError('insufficient_funds', `account ${req.debitAccount} has ${available.toFixed()} ${req.currency} available, ${amount} needed`, {
+          account: req.debitAccount,
+          available: available.toFixed(),
+          amount,
+        });
+      }
+
+      await trx('transfers').insert({
+        id: req.id,
+        debit_account_id: debitId,
+        credit_account_id: creditId,
+        amount,
+        currency: req.currency,
+        kind: req.kind,
+        reference: req.reference,
+        state: req.pending ? 'pending' : 'posted',
+      });
+      if (req.pending) {
+        await trx('accounts').where({ id: debitId }).update({ held: trx.raw('held + ?', [amount]), updated_at: trx.fn.now(3) });
+      } else {
+        await trx('accounts').where({ id: debitId }).update({ balance: trx.raw('balance - ?', [amount]), updated_at: trx.fn.now(3) });
+        await trx('accounts').where({ id: creditId }).update({ balance: trx.raw('balance + ?', [amount]), updated_at: trx.fn.now(3) });
+      }
+      const row = await trx<TransferRow>('transfers').where({ id: req.id }).first();
+      return toRecord(trx, row!);
+    }),
+  );
+}
+
+/** Settles a pending transfer: posts it (the held amount moves) or voids it (the hold is released). Idempotent. */
+async function resolvePending(db: Db, id: string, to: 'posted' | 'voided'): Promise<TransferRecord> {
+  return withLockRetry(() =>
+    db.transaction(async (trx) => {
+      const row = await trx<TransferRow>('transfers').where({ id }).forUpdate().first();
+      if (!row) throw new DomainError('pending_transfer_not_found', `no pending transfer ${id}`, { transferId: id });
+      if (row.state === to) return toRecord(trx, row);
+      if (row.state !== 'pending') {
+        const code = row.state === 'posted' ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided';
+        throw new DomainError(code, `transfer ${id} is already ${row.state}`, { transferId: id });
+      }
+      await lockAccounts(trx, [row.debit_account_id, row.credit_account_id]);
+      const amount = row.amount;
+      if (to === 'posted') {
+        await trx('accounts')
+          .where({ id: row.debit_account_id })
+          .update({ held: trx.raw('held - ?', [amount]), balance: trx.raw('balance - ?', [amount]), updated_at: trx.fn.now(3) });
+        await trx('accounts').where({ id: row.credit_account_id }).update({ balance: trx.raw('balance + ?', [amount]), updated_at: trx.fn.now(3) });
+      } else {
+        await trx('accounts').where({ id: row.debit_account_id }).update({ held: trx.raw('held - ?', [amount]), updated_at: trx.fn.now(3) });
+      }
+      await trx('transfers').where({ id }).update({ state: to, updated_at: trx.fn.now(3) });
+      return toRecord(trx, (await trx<TransferRow>('transfers').where({ id }).first())!);
+    }),
+  );
+}
+
+export const postTransfer = (db: Db, id: string) => resolvePending(db, id, 'posted');
+export const voidTransfer = (db: Db, id: string) => resolvePending(db, id, 'voided');
+
+export async function getTransfer(db: Db, id: string): Promise<TransferRecord | undefined> {
+  const row = await db<TransferRow>('transfers').where({ id }).first();
+  return row ? toRecord(db, row) : undefined;
+}
+
+export async function countTransfers(db: Db): Promise<number> {
+  const [{ n }] = await db('transfers').count({ n: '*' });
+  return Number(n);
+}
+
+/** Balances of the given accounts in a currency; an account that does not exist yet has zeros. */
+export async function getBalances(db: Db, codes: AccountCode[], currency: string): Promise<AccountBalance[]> {
+  const rows = codes.length ? await db<AccountRow>('accounts').whereIn('code', codes).andWhere({ currency }) : [];
+  const byCode = new Map(rows.map((r) => [r.code, r]));
+  return codes.map((code) => {
+    const row = byCode.get(code);
+    const balance = money(row?.balance ?? '0');
+    const held = money(row?.held ?? '0');
+    return { account: code, currency, balance: balance.toFixed(), held: held.toFixed(), available: balance.minus(held).toFixed() };
+  });
+}
+
+interface AccountTotals extends AccountRow {
+  credits: string;
+  debits: string;
+  pending: string;
+}
+
+function accountTotals(db: Db): Knex.QueryBuilder {
+  const sum = (side: 'credit' | 'debit', state: 'posted' | 'pending') =>
+    db.raw(`COALESCE((SELECT SUM(t.amount) FROM transfers t WHERE t.${side}_account_id = a.id AND t.state = ?), 0)`, [state]);
+  return db('accounts as a').select(
+    'a.id',
+    'a.code',
+    'a.currency',
+    'a.balance',
+    'a.held',
+    'a.may_go_negative',
+    sum('credit', 'posted').wrap('(', ') as credits'),
+    sum('debit', 'posted').wrap('(', ') as debits'),
+    sum('debit', 'pending').wrap('(', ') as pending'),
+  );
+}
+
+function accountViolations(a: AccountTotals): string[] {
+  const problems: string[] = [];
+  const journal = money(a.credits).minus(a.debits);
+  if (!journal.equals(a.balance)) problems.push(`${a.code} ${a.currency}: balance ${money(a.balance).toFixed()} ≠ journal ${journal.toFixed()}`);
+  if (!money(a.pending).equals(a.held)) problems.push(`${a.code} ${a.currency}: held ${money(a.held).toFixed()} ≠ pending debits ${money(a.pending).toFixed()}`);
+  if (!a.may_go_negative && money(a.balance).minus(a.held).lt(0)) problems.push(`${a.code} ${a.currency}: available is negative`);
+  return problems;
+}
+
+/** Compares one account's stored balance with the sum of its journal entries. */
+export async function accountConsistency(db: Db, code: AccountCode, currency: string) {
+  const row: AccountTotals | undefined = await accountTotals(db).where({ 'a.code': code, 'a.currency': currency }).first();
+  if (!row) return { balance: '0', journalBalance: '0', consistent: true };
+  const journalBalance = money(row.credits).minus(row.debits);
+  return { balance: money(row.balance).toFixed(), journalBalance: journalBalance.toFixed(), consistent: accountViolations(row).length === 0 };
+}
+
+/** Checks the ledger's invariants over every account and transfer. */
+export async function checkInvariants(db: Db): Promise<InvariantReport> {
+  const accounts: AccountTotals[] = await accountTotals(db);
+  const transferCounts: { currency: string; n: number }[] = await db('transfers').select('currency').count({ n: '*' }).groupBy('currency');
+  const violations = accounts.flatMap(accountViolations);
+  const currencies = [...new Set(accounts.map((a) => a.currency))].sort().map((currency) => {
+    const mine = accounts.filter((a) => a.currency === currency);
+    const sum = sumAmounts(mine.map((a) => a.balance));
+    if (!sum.isZero()) violations.push(`${currency}: balances sum to ${sum.toFixed()}, not zero`);
+    const transfers = Number(transferCounts.find((t) => t.currency === currency)?.n ?? 0);
+    return { currency, accounts: mine.length, transfers, sum: sum.toFixed() };
+  });
+  return { ok: violations.length === 0, currencies, violations };
+}

@@ -1,0 +1,19 @@
+// Runs the migrations in db/migrations, listed here so they load the same under tsx, jest and a bundler.
+import type { Knex } from 'knex';
+import * as ledger from './migrations/0001_ledger';
+
+const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
+  '0001_ledger': ledger,
+};
+
+const source: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(MIGRATIONS).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => MIGRATIONS[name],
+};
+
+/** Brings the schema up to date; safe to run from several processes at once (knex takes a lock). */
+export async function migrateLatest(db: Knex): Promise<string[]> {
+  const [, applied] = await db.migrate.latest({ migrationSource: source });
+  return applied as string[];
+}

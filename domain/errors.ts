@@ -1,0 +1,45 @@
+// Domain errors: one stable machine code per thing that can go wrong, shared by activities, workflows and the API.
+
+/** Every code a caller can see. The HTTP status of each lives in api/errors.ts, its retryability in activities/failures.ts. */
+export const ErrorCodes = [
+  'invalid_json',
+  'invalid_request',
+  'invalid_amount',
+  'amount_not_exact',
+  'too_many_decimals',
+  'unsupported_currency',
+  'same_account',
+  'unknown_user',
+  'account_not_found',
+  'insufficient_funds',
+  'idempotency_key_missing',
+  'idempotency_conflict',
+  'exists_with_different_fields',
+  'pending_transfer_not_found',
+  'pending_transfer_already_posted',
+  'pending_transfer_already_voided',
+  'transfer_not_pending',
+  'not_found',
+  'unauthorized',
+  'forbidden',
+  'rate_limited',
+  'overloaded',
+  'internal_error',
+] as const;
+
+export type ErrorCode = (typeof ErrorCodes)[number];
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ErrorCodes as readonly string[]).includes(value);
+}
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}

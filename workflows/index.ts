@@ -1,0 +1,3 @@
+// Every workflow the workers run (this file is the entry of the workflow bundle).
+export { TransferWorkflow } from './transfer';
+export { NoopWorkflow } from './noop';
