@@ -1,0 +1,58 @@
+// `npx tsx scripts/record-histories.ts`: runs each recorded scenario on the stack at TEMPORAL_ADDRESS/DATABASE_URL
+// with an in-process worker and writes its event history to test/histories/, which CI replays.
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { NativeConnection } from '@temporalio/worker';
+import { loadConfig, ROOT_DIR } from '../config';
+import { createDb, type Db } from '../db/knex';
+import { createTransfer } from '../db/ledger';
+import { createUser } from '../db/users';
+import { userAccount } from '../domain/ledger';
+import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
+import { createPaymentsWorker } from '../workers/create-worker';
+
+async function givenUser(db: Db, uid: number, balance?: string): Promise<number> {
+  await createUser(db, { uid }, 'CNY');
+  if (balance) {
+    await createTransfer(db, { id: `history-fund-${uid}`, debitAccount: 'external:bank', creditAccount: userAccount(uid), amount: balance, currency: 'CNY', kind: 'credit', reference: 'history' });
+  }
+  return uid;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const db = createDb(config.db.url);
+  const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await createPaymentsWorker({ connection: nativeConnection, db, config });
+  const connection = await Connection.connect({ address: config.temporal.address });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const stamp = Date.now();
+  const a = await givenUser(db, 900_000_000 + (stamp % 1_000_000), '100.00');
+  const b = await givenUser(db, 910_000_000 + (stamp % 1_000_000));
+
+  const scenarios: Record<string, TransferInput> = {
+    'transfer-posted': { transferId: transferWorkflowId(`history-ok-${stamp}`), kind: 'transfer', sourceUid: a, targetUid: b, amount: '12.50', currency: 'CNY' },
+    'transfer-insufficient-funds': { transferId: transferWorkflowId(`history-nsf-${stamp}`), kind: 'transfer', sourceUid: a, targetUid: b, amount: '1000.00', currency: 'CNY' },
+    'credit-posted': { transferId: transferWorkflowId(`history-credit-${stamp}`), kind: 'credit', sourceAccount: 'external:bank', targetUid: b, amount: '5.00', currency: 'CNY' },
+  };
+
+  await worker.runUntil(async () => {
+    for (const [name, input] of Object.entries(scenarios)) {
+      const handle: WorkflowHandle = await client.workflow.start('TransferWorkflow', transferStartOptions(input, config.temporal.taskQueue));
+      await handle.result().catch(() => undefined);
+      const file = path.join(ROOT_DIR, 'test', 'histories', `${name}.json`);
+      writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
+      console.log(`recorded ${handle.workflowId} → ${path.relative(ROOT_DIR, file)}`);
+    }
+  });
+  await connection.close();
+  await nativeConnection.close();
+  await db.destroy();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
