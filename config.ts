@@ -35,6 +35,7 @@ const EnvSchema = z.object({
   TRANSFER_WAIT_MS: z.coerce.number().int().min(0).default(10000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: int(200),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: int(200),
+  WORKFLOW_BUNDLE_PATH: z.string().optional(),
   DATA_DIR: z.string().default(path.join(ROOT_DIR, '.data')),
   // The local stack (`npm start`, the tests): ports of the processes it runs, where the temporal CLI comes from.
   TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
@@ -96,6 +97,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     worker: {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      /** A workflow bundle built ahead of time; without it the worker bundles workflows/ at start. */
+      workflowBundlePath: e.WORKFLOW_BUNDLE_PATH,
     },
     db: { url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX },
     ledger: { defaultCurrency: e.DEFAULT_CURRENCY, creditSourceAccount: e.CREDIT_SOURCE_ACCOUNT },

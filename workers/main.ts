@@ -1,4 +1,5 @@
 // The worker process (`npm run worker`): runs every workflow and activity until SIGINT/SIGTERM.
+import { readFileSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { loadConfig } from '../config';
@@ -14,7 +15,9 @@ async function main(): Promise<void> {
   const registered = await ensureSearchAttributes(connection, config.temporal.namespace);
   if (registered.length) log.info({ registered }, 'registered search attributes');
 
-  const worker = await createPaymentsWorker({ connection, db, config });
+  const bundlePath = config.worker.workflowBundlePath;
+  const workflowBundleCode = bundlePath ? readFileSync(bundlePath, 'utf8') : undefined;
+  const worker = await createPaymentsWorker({ connection, db, config, workflowBundleCode });
   log.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker started');
   // The SDK shuts the worker down gracefully on SIGINT/SIGTERM; run() returns once in-flight tasks finish.
   await worker.run();

@@ -1,0 +1,82 @@
+// A worker process killed with SIGKILL in the middle of a run of transfers loses nothing and pays nothing twice.
+import type { Client } from '@temporalio/client';
+import { loadConfig } from '../../config';
+import { createDb, type Db } from '../../db/knex';
+import { checkInvariants, getBalances } from '../../db/ledger';
+import { userAccount } from '../../domain/ledger';
+import { sumAmounts } from '../../domain/money';
+import { transferWorkflowId, type TransferInput } from '../../domain/transfer';
+import { freshUid, givenUser } from '../support/ledger';
+import { spawnEntry, waitFor, type Spawned } from '../support/processes';
+import { startTransfer, testClient } from '../support/temporal';
+
+let db: Db;
+let client: Client;
+let closeClient: () => Promise<void>;
+const workers: Spawned[] = [];
+
+beforeAll(async () => {
+  db = createDb(loadConfig().db.url);
+  ({ client, close: closeClient } = await testClient());
+});
+afterAll(async () => {
+  for (const w of workers) w.child.kill('SIGKILL');
+  await closeClient?.();
+  await db?.destroy();
+});
+
+const TRANSFERS = 150;
+
+async function postedAmong(ids: string[]): Promise<number> {
+  const [{ n }] = await db('transfers').whereIn('id', ids).andWhere({ state: 'posted' }).count({ n: '*' });
+  return Number(n);
+}
+
+describe('a worker killed mid-run', () => {
+  it('completes every accepted transfer exactly once after a new worker starts', async () => {
+    // Given 10 funded senders and 10 receivers, and a worker process
+    const senders = await Promise.all(Array.from({ length: 10 }, () => givenUser(db, { balance: '1000.00' })));
+    const receivers = await Promise.all(Array.from({ length: 10 }, () => givenUser(db)));
+    const first = spawnEntry('workers/main.ts');
+    workers.push(first);
+    await waitFor('the first worker to start', async () => first.output().includes('worker started'), 60_000);
+
+    // When transfers are accepted and the worker is killed while they run
+    const run = freshUid();
+    const inputs: TransferInput[] = Array.from({ length: TRANSFERS }, (_, i) => ({
+      transferId: transferWorkflowId(`crash-${run}-${i}`),
+      kind: 'transfer',
+      sourceUid: senders[i % 10],
+      targetUid: receivers[(i * 7) % 10],
+      amount: '1.25',
+      currency: 'CNY',
+    }));
+    const handles = await Promise.all(inputs.map((input) => startTransfer(client, input)));
+    const ids = inputs.map((i) => i.transferId);
+    await waitFor('some transfers to be posted', async () => (await postedAmong(ids)) >= 10, 60_000, 20);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const postedAtKill = await postedAmong(ids);
+
+    const second = spawnEntry('workers/main.ts');
+    workers.push(second);
+
+    // Then every transfer completes, each posted once, and the money adds up
+    const results = await Promise.all(handles.map((h) => h.result()));
+    expect(results.every((r) => r.state === 'posted')).toBe(true);
+    expect(await postedAmong(ids)).toBe(TRANSFERS);
+    const [{ n }] = await db('transfers').whereIn('reference', ids).count({ n: '*' });
+    expect(Number(n)).toBe(TRANSFERS);
+
+    const sent = await getBalances(db, senders.map(userAccount), 'CNY');
+    const received = await getBalances(db, receivers.map(userAccount), 'CNY');
+    expect(sumAmounts(sent.map((b) => b.balance)).toFixed()).toBe(String(10 * 1000 - TRANSFERS * 1.25));
+    expect(sumAmounts(received.map((b) => b.balance)).toFixed()).toBe(String(TRANSFERS * 1.25));
+    expect((await checkInvariants(db)).violations).toEqual([]);
+    // The kill really landed mid-run: some transfers were still to do when it happened.
+    expect(postedAtKill).toBeLessThan(TRANSFERS);
+
+    second.child.kill('SIGTERM');
+    await second.exited;
+  });
+});
