@@ -38,6 +38,9 @@ const USER_ACCOUNT = /^user:(\d+)$/;
 /** MySQL gives "2026-11-20 10:00:00.123" in UTC (the pool sets time_zone to +00:00). */
 const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
 
+// Amounts are bound as text and CAST to DECIMAL: MariaDB evaluates `balance + '1.23'` in DOUBLE, which
+// rounds amounts past 15 significant digits.
+
 /** Retries a transaction that lost a deadlock or a lock wait: the row locks make it safe to run again. */
 async function withLockRetry<T>(work: () => Promise<T>, attempts = 8): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -153,10 +156,10 @@ export async function createTransfer(db: Db, req: TransferRequest): Promise<Tran
         state: req.pending ? 'pending' : 'posted',
       });
       if (req.pending) {
-        await trx('accounts').where({ id: debitId }).update({ held: trx.raw('held + ?', [amount]), updated_at: trx.fn.now(3) });
+        await trx('accounts').where({ id: debitId }).update({ held: trx.raw('held + CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
       } else {
-        await trx('accounts').where({ id: debitId }).update({ balance: trx.raw('balance - ?', [amount]), updated_at: trx.fn.now(3) });
-        await trx('accounts').where({ id: creditId }).update({ balance: trx.raw('balance + ?', [amount]), updated_at: trx.fn.now(3) });
+        await trx('accounts').where({ id: debitId }).update({ balance: trx.raw('balance - CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
+        await trx('accounts').where({ id: creditId }).update({ balance: trx.raw('balance + CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
       }
       const row = await trx<TransferRow>('transfers').where({ id: req.id }).first();
       return toRecord(trx, row!);
@@ -180,10 +183,10 @@ async function resolvePending(db: Db, id: string, to: 'posted' | 'voided'): Prom
       if (to === 'posted') {
         await trx('accounts')
           .where({ id: row.debit_account_id })
-          .update({ held: trx.raw('held - ?', [amount]), balance: trx.raw('balance - ?', [amount]), updated_at: trx.fn.now(3) });
-        await trx('accounts').where({ id: row.credit_account_id }).update({ balance: trx.raw('balance + ?', [amount]), updated_at: trx.fn.now(3) });
+          .update({ held: trx.raw('held - CAST(? AS DECIMAL(38,18))', [amount]), balance: trx.raw('balance - CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
+        await trx('accounts').where({ id: row.credit_account_id }).update({ balance: trx.raw('balance + CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
       } else {
-        await trx('accounts').where({ id: row.debit_account_id }).update({ held: trx.raw('held - ?', [amount]), updated_at: trx.fn.now(3) });
+        await trx('accounts').where({ id: row.debit_account_id }).update({ held: trx.raw('held - CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
       }
       await trx('transfers').where({ id }).update({ state: to, updated_at: trx.fn.now(3) });
       return toRecord(trx, (await trx<TransferRow>('transfers').where({ id }).first())!);

@@ -56,6 +56,14 @@ describe('ledger', () => {
     expect(await available(b)).toBe('30.25');
   });
 
+  it('keeps every digit of amounts past what a double can hold', async () => {
+    const a = await givenUser(db, { balance: '12345678901234567.89' });
+    const b = await givenUser(db);
+    await createTransfer(db, transfer(id('t'), a, b, '99999999999999.99'));
+    expect(await available(a)).toBe('12245678901234567.9');
+    expect(await available(b)).toBe('99999999999999.99');
+  });
+
   it('returns the stored transfer when the same id is sent twice, and moves money once', async () => {
     const a = await givenUser(db, { balance: '100' });
     const b = await givenUser(db);
