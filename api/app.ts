@@ -1,0 +1,93 @@
+// The Express app: middleware in order (request id, metrics, logs, limits, body), the routers, the error envelopes.
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import express, { type RequestHandler } from 'express';
+import type pino from 'pino';
+import { pinoHttp } from 'pino-http';
+import type { Config } from '../config';
+import type { Db } from '../db/knex';
+import { createAuth, type RequireScope } from './auth';
+import { apiErrorHandler, notFound } from './errors';
+import { jsonBody } from './json-body';
+import { concurrencyLimit, rateLimitPerIp } from './limits';
+import { createMetrics, type Metrics } from './metrics';
+import { createOpenApiRegistry, type OpenAPIRegistry } from './openapi';
+import { balanceRoutes } from './routes/balances';
+import { docsRoutes } from './routes/docs';
+import { healthRoutes } from './routes/health';
+import { onePassErrorHandler, onePassRoutes } from './routes/onepass';
+import { transferRoutes } from './routes/transfers';
+import { userRoutes } from './routes/users';
+import { workflowRoutes } from './routes/workflows';
+
+export interface AppDeps {
+  config: Config;
+  client: Client;
+  db: Db;
+  logger: pino.Logger;
+}
+
+/** What every router gets: the app's dependencies, the OpenAPI registry to document itself in, auth and metrics. */
+export interface RouteContext extends AppDeps {
+  registry: OpenAPIRegistry;
+  requireScope: RequireScope;
+  metrics: Metrics;
+}
+
+const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Honours a sane incoming X-Request-Id, else makes one; it is echoed in the header, the logs and every error. */
+const requestId: RequestHandler = (req, res, next) => {
+  const incoming = req.get('x-request-id');
+  req.id = incoming && INCOMING_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  res.set('X-Request-Id', String(req.id));
+  next();
+};
+
+export function createApp(deps: AppDeps): express.Express {
+  const { config } = deps;
+  const metrics = createMetrics();
+  const ctx: RouteContext = { ...deps, registry: createOpenApiRegistry(), requireScope: createAuth(config.api.keys), metrics };
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.use(requestId);
+  app.use(metrics.middleware);
+  app.use(
+    pinoHttp({
+      logger: deps.logger.child(
+        { component: 'api' },
+        { redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'res.headers["set-cookie"]'] },
+      ),
+      quietReqLogger: true,
+      customAttributeKeys: { reqId: 'requestId' },
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
+    }),
+  );
+
+  // Probes and docs stay reachable when the API is saturated; everything else is limited.
+  app.get('/metrics', metrics.handler);
+  ctx.registry.registerPath({
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics (no key needed)',
+    responses: { 200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+  });
+  app.use(healthRoutes(ctx));
+  app.use(docsRoutes(ctx));
+
+  app.use(concurrencyLimit(config.api.maxConcurrentRequests));
+  app.use(rateLimitPerIp(config.api.rateLimitPerSecond));
+  app.use(jsonBody());
+
+  app.use(onePassRoutes(ctx));
+  app.use(transferRoutes(ctx));
+  app.use(balanceRoutes(ctx));
+  app.use(userRoutes(ctx));
+  app.use(workflowRoutes(ctx));
+
+  app.use(notFound);
+  app.use('/onePass', onePassErrorHandler);
+  app.use(apiErrorHandler);
+  return app;
+}

@@ -1,0 +1,74 @@
+// The API's one error shape and the one map from domain error codes to HTTP statuses.
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { DomainError, isErrorCode, type ErrorCode } from '../domain/errors';
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  invalid_json: 400,
+  invalid_request: 400,
+  invalid_amount: 400,
+  amount_not_exact: 400,
+  too_many_decimals: 400,
+  unsupported_currency: 400,
+  same_account: 400,
+  idempotency_key_missing: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  idempotency_conflict: 409,
+  exists_with_different_fields: 409,
+  pending_transfer_already_posted: 409,
+  pending_transfer_already_voided: 409,
+  transfer_not_pending: 409,
+  unknown_user: 422,
+  account_not_found: 422,
+  insufficient_funds: 422,
+  pending_transfer_not_found: 422,
+  rate_limited: 429,
+  overloaded: 503,
+  internal_error: 500,
+};
+
+export const httpStatusOf = (code: ErrorCode): number => HTTP_STATUS[code];
+
+/** The domain error a failed workflow carries: its ApplicationFailure (or the one it wraps) has a domain `type`. */
+export function domainFailureOf(err: unknown): ApplicationFailure | undefined {
+  if (!(err instanceof WorkflowFailedError)) return undefined;
+  for (let cause: unknown = err.cause, depth = 0; cause && depth < 2; cause = (cause as Error).cause, depth++) {
+    if (cause instanceof ApplicationFailure && isErrorCode(cause.type)) return cause;
+  }
+  return undefined;
+}
+
+/** Anything thrown while serving a request, as a DomainError; what we cannot name is an internal_error. */
+export function toDomainError(err: unknown): DomainError {
+  if (err instanceof DomainError) return err;
+  const failure = domainFailureOf(err);
+  if (failure) return new DomainError(failure.type as ErrorCode, failure.message);
+  // body-parser's errors carry an HTTP status: a body too large, a bad charset… all the caller's doing.
+  const status = (err as { status?: unknown })?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const type = (err as { type?: unknown }).type;
+    if (type === 'entity.parse.failed') return new DomainError('invalid_json', 'request body is not valid JSON');
+    return new DomainError('invalid_request', (err as Error).message);
+  }
+  return new DomainError('internal_error', 'internal error');
+}
+
+/** Logs what is ours to fix; the caller's mistakes are logged by pino-http's request line. */
+export function describeFailure(err: unknown, req: Parameters<RequestHandler>[0]): DomainError {
+  const domain = toDomainError(err);
+  if (domain.code === 'internal_error') req.log.error({ err }, 'request failed');
+  return domain;
+}
+
+export const notFound: RequestHandler = (req, _res, next) => {
+  next(new DomainError('not_found', `no route for ${req.method} ${req.path}`));
+};
+
+/** `{ error: { code, message, requestId } }` with the mapped status, for every route outside /onePass. */
+export const apiErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  const error = describeFailure(err, req);
+  if (res.headersSent) return;
+  res.status(httpStatusOf(error.code)).json({ error: { code: error.code, message: error.message, requestId: String(req.id) } });
+};
