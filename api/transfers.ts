@@ -14,7 +14,7 @@ import { findUsers } from '../db/users';
 import { DomainError } from '../domain/errors';
 import type { TransferRecord } from '../domain/ledger';
 import { formatAmount, money, parseAmount } from '../domain/money';
-import { transferStatusQuery, transferWorkflowId, type TransferInput, type TransferResult, type TransferStatus } from '../domain/transfer';
+import { transferStartOptions, transferStatusQuery, transferWorkflowId, type TransferInput, type TransferResult, type TransferStatus } from '../domain/transfer';
 import type { TransferWorkflow } from '../workflows/transfer';
 import { domainFailureOf, toDomainError } from './errors';
 import type { Metrics } from './metrics';
@@ -101,14 +101,8 @@ export async function assertUsersExist(db: Db, uids: number[]): Promise<void> {
 
 async function startOrFind(deps: TransferDeps, input: TransferInput): Promise<WorkflowHandle<typeof TransferWorkflow>> {
   try {
-    const handle = await deps.client.workflow.start<typeof TransferWorkflow>('TransferWorkflow', {
-      args: [input],
-      workflowId: input.transferId,
-      taskQueue: deps.config.temporal.taskQueue,
-      // A running run with this ID is joined; a closed one is never run again (its outcome is the answer).
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    });
+    // A running run with this ID is joined; a closed one is never run again (its outcome is the answer).
+    const handle = await deps.client.workflow.start<typeof TransferWorkflow>('TransferWorkflow', transferStartOptions(input, deps.config.temporal.taskQueue));
     deps.metrics.workflowsStarted.inc({ type: 'TransferWorkflow' });
     return handle;
   } catch (err) {
