@@ -11,6 +11,7 @@ import { createTransfer } from '../db/ledger';
 import { createUser } from '../db/users';
 import { userAccount } from '../domain/ledger';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
+import { bundleWorkflows } from '../workers/bundle';
 import { createPaymentsWorker } from '../workers/create-worker';
 
 async function givenUser(db: Db, uid: number, balance?: string): Promise<number> {
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const db = createDb(config.db.url);
   const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await createPaymentsWorker({ connection: nativeConnection, db, config });
+  const worker = await createPaymentsWorker({ connection: nativeConnection, db, config, workflowBundleCode: await bundleWorkflows() });
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const stamp = Date.now();

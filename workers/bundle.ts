@@ -1,7 +1,7 @@
 // Bundles the workflow code once (webpack), so tests and several workers in one process share the result.
 import { bundleWorkflowCode } from '@temporalio/worker';
 
-export const WORKFLOWS_PATH = require.resolve('../workflows');
+const WORKFLOWS_PATH = require.resolve('../workflows');
 
 export async function bundleWorkflows(): Promise<string> {
   const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });

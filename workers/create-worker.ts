@@ -3,14 +3,13 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
-import { WORKFLOWS_PATH } from './bundle';
 
 export interface WorkerDeps {
   connection: NativeConnection;
   db: Db;
   config: Config;
-  /** Pre-bundled workflow code (tests bundle once); without it the worker bundles on start. */
-  workflowBundleCode?: string;
+  /** The workflow bundle (workers/bundle.ts), built once per process or ahead of time. */
+  workflowBundleCode: string;
 }
 
 export function createPaymentsWorker({ connection, db, config, workflowBundleCode }: WorkerDeps): Promise<Worker> {
@@ -18,7 +17,7 @@ export function createPaymentsWorker({ connection, db, config, workflowBundleCod
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    ...(workflowBundleCode ? { workflowBundle: { code: workflowBundleCode } } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle: { code: workflowBundleCode },
     activities: createActivities({ db }),
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentActivities,

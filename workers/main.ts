@@ -4,6 +4,7 @@ import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { loadConfig } from '../config';
 import { createDb } from '../db/knex';
+import { bundleWorkflows } from './bundle';
 import { createPaymentsWorker } from './create-worker';
 import { ensureSearchAttributes } from './search-attributes';
 
@@ -16,7 +17,8 @@ async function main(): Promise<void> {
   if (registered.length) log.info({ registered }, 'registered search attributes');
 
   const bundlePath = config.worker.workflowBundlePath;
-  const workflowBundleCode = bundlePath ? readFileSync(bundlePath, 'utf8') : undefined;
+  // Bundled here rather than by Worker.create, whose webpack report would flood the stack's output.
+  const workflowBundleCode = bundlePath ? readFileSync(bundlePath, 'utf8') : await bundleWorkflows();
   const worker = await createPaymentsWorker({ connection, db, config, workflowBundleCode });
   log.info({ taskQueue: config.temporal.taskQueue, temporal: config.temporal.address }, 'worker started');
   // The SDK shuts the worker down gracefully on SIGINT/SIGTERM; run() returns once in-flight tasks finish.

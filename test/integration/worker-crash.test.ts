@@ -37,7 +37,7 @@ describe('a worker killed mid-run', () => {
     // Given 10 funded senders and 10 receivers, and a worker process
     const senders = await Promise.all(Array.from({ length: 10 }, () => givenUser(db, { balance: '1000.00' })));
     const receivers = await Promise.all(Array.from({ length: 10 }, () => givenUser(db)));
-    const first = spawnEntry('workers/main.ts');
+    const first = spawnEntry('workers/main.ts', { LOG_LEVEL: 'info' });
     workers.push(first);
     await waitFor('the first worker to start', async () => first.output().includes('worker started'), 60_000);
 

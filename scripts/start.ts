@@ -1,0 +1,185 @@
+// `npm start`: the whole local stack in the foreground (MariaDB, the Temporal dev server, the worker, the api); Ctrl-C stops it all.
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DEV_API_KEY, loadConfig, ROOT_DIR } from '../config';
+import { createDb } from '../db/knex';
+import { migrateLatest } from '../db/migrate';
+import { acquireStackLock, type StackLock } from './stack/lock';
+import { startMariadb } from './stack/mariadb';
+import { isListening } from './stack/ports';
+import { ServiceGroup, type Service } from './stack/processes';
+import { resolveTemporalCli, startTemporal, waitForWorker } from './stack/temporal';
+
+const HEALTH_TIMEOUT_MS = 120_000;
+const RESTART_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 30_000];
+
+const config = loadConfig();
+const { stack } = config;
+const dataDir = path.resolve(config.dataDir);
+const temporalAddress = `127.0.0.1:${stack.temporalPort}`;
+const databaseUrl = stack.externalDatabaseUrl ?? `mysql://durapay:durapay@127.0.0.1:${stack.mysqlPort}/durapay`;
+const urls = {
+  api: config.api.publicUrl,
+  docs: `${config.api.publicUrl}/docs`,
+  openapi: `${config.api.publicUrl}/openapi.json`,
+  temporalUi: `http://localhost:${stack.temporalUiPort}`,
+  temporal: temporalAddress,
+  mysql: withoutPassword(databaseUrl),
+};
+const log = (message: string) => console.log(`[stack] ${message}`);
+
+let lock: StackLock | undefined;
+const services = new ServiceGroup((service) => lock?.addService(service));
+let stopping = false;
+
+async function main(): Promise<void> {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const attempt = await acquireStackLock(path.join(dataDir, 'stack.lock'), urls);
+  if (!attempt.acquired) {
+    printUrls(attempt.holder.urls);
+    console.log(`the stack is already running (pid ${attempt.holder.pid}); its data is in ${dataDir}`);
+    return;
+  }
+  lock = attempt.lock;
+  if (await answersHealth()) {
+    lock.release();
+    printUrls(urls);
+    console.log(`the stack is already running (started from another data dir: its API answers at ${urls.api})`);
+    return;
+  }
+  await refuseBusyPorts();
+  process.on('SIGINT', () => void shutdown(0, 'SIGINT'));
+  process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
+
+  log(`starting; data in ${dataDir}`);
+  // MariaDB and Temporal start side by side. Both attempts finish before a failure of either is reported,
+  // so the shutdown that follows finds everything that was started.
+  const started = await Promise.allSettled([
+    stack.externalDatabaseUrl ? undefined : startMariadb(services, { baseDir: dataDir, port: stack.mysqlPort, database: 'durapay', durable: true }),
+    resolveTemporalCli(stack).then((cli) =>
+      startTemporal(services, { cli, port: stack.temporalPort, uiPort: stack.temporalUiPort, namespace: config.temporal.namespace, dbFile: path.join(dataDir, 'temporal.db') }),
+    ),
+  ]);
+  for (const result of started) if (result.status === 'rejected') throw result.reason;
+  await migrate();
+
+  const worker = supervise('worker', 'workers/main.ts');
+  const api = supervise('api', 'api/main.ts');
+  await waitForHealth(api.current);
+  await waitForWorker(temporalAddress, config.temporal.namespace, config.temporal.taskQueue, () => worker.current);
+  worker.restartOnCrash = api.restartOnCrash = true;
+  printUrls(urls);
+  console.log('Ctrl-C stops everything.\n');
+}
+
+async function migrate(): Promise<void> {
+  const db = createDb(databaseUrl, 1);
+  try {
+    const applied = await migrateLatest(db);
+    log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'the schema is up to date');
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Runs a node entry point as a child; once the stack is up, a crash is reported loudly and the process restarted. */
+function supervise(name: string, entry: string) {
+  const child = { current: undefined as unknown as Service, restartOnCrash: false };
+  let crashes = 0;
+  const launch = () => {
+    const service = services.spawn({
+      name,
+      command: process.execPath,
+      args: ['--import', 'tsx', entry],
+      cwd: ROOT_DIR,
+      env: {
+        API_PORT: String(config.api.port),
+        DATABASE_URL: databaseUrl,
+        TEMPORAL_ADDRESS: temporalAddress,
+        TEMPORAL_UI_URL: urls.temporalUi,
+        DATA_DIR: dataDir,
+      },
+    });
+    child.current = service;
+    void service.exited.then(async (how) => {
+      if (stopping) return;
+      console.error(`\n[stack] !!! the ${name} ${how} unexpectedly. Its last output:\n${service.tail()}\n`);
+      if (!child.restartOnCrash) return; // still starting: the wait for it reports the failure
+      const delay = RESTART_DELAYS_MS[Math.min(crashes++, RESTART_DELAYS_MS.length - 1)];
+      console.error(`[stack] !!! restarting the ${name} in ${delay / 1000}s`);
+      await sleep(delay);
+      if (!stopping) launch();
+    });
+  };
+  launch();
+  return child;
+}
+
+async function waitForHealth(api: Service): Promise<void> {
+  const deadline = Date.now() + HEALTH_TIMEOUT_MS;
+  while (!(await answersHealth())) {
+    if (!api.running()) throw new Error(`the api ${await api.exited} before answering ${urls.api}/health`);
+    if (Date.now() > deadline) throw new Error(`GET ${urls.api}/health did not answer 200 within ${HEALTH_TIMEOUT_MS / 1000}s`);
+    await sleep(250);
+  }
+}
+
+async function answersHealth(): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${config.api.port}/health`, { signal: AbortSignal.timeout(2000) });
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+async function refuseBusyPorts(): Promise<void> {
+  const ports: [string, number][] = [
+    ['API_PORT', config.api.port],
+    ['TEMPORAL_PORT', stack.temporalPort],
+    ['TEMPORAL_UI_PORT', stack.temporalUiPort],
+  ];
+  if (!stack.externalDatabaseUrl) ports.push(['MYSQL_PORT', stack.mysqlPort]);
+  for (const [name, port] of ports) {
+    if (await isListening(port)) throw new Error(`port ${port} is in use by another program: stop it, or choose another port with ${name}=…`);
+  }
+}
+
+function printUrls(u: Record<string, string>): void {
+  const curl = `curl -X POST ${u.api}/api/v1/users -H 'Authorization: Bearer ${DEV_API_KEY}' -H 'Content-Type: application/json' -d '{"uid":1001,"name":"Alice"}'`;
+  console.log(`
+  durapay is running
+    API          ${u.api}
+    Swagger UI   ${u.docs}
+    OpenAPI      ${u.openapi}
+    Temporal UI  ${u.temporalUi}
+    Temporal     ${u.temporal} (gRPC)
+    MySQL        ${u.mysql}
+    Dev API key  ${DEV_API_KEY}
+    Try it:      ${curl}
+`);
+}
+
+function withoutPassword(url: string): string {
+  if (!stack.externalDatabaseUrl) return url; // the private instance's password is no secret
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '****';
+  return parsed.toString();
+}
+
+async function shutdown(code: number, reason: string): Promise<void> {
+  // A terminal's Ctrl-C reaches us twice (directly and relayed by npx/tsx): the stop already under way goes on.
+  if (stopping) return;
+  stopping = true;
+  log(`${reason}: stopping everything…`);
+  await services.stopAll();
+  lock?.release();
+  log('stopped');
+  process.exit(code);
+}
+
+main().catch((err: Error) => {
+  console.error(`\n[stack] failed to start: ${err.message}\n`);
+  void shutdown(1, 'startup failed');
+});

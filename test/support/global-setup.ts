@@ -1,0 +1,92 @@
+// Jest globalSetup: the tests' own stack (a private MariaDB and an in-memory Temporal dev server on free ports, beside any `npm start` stack), migrated, with the workflows bundled once; test files learn where it is from process.env (see test-env.ts).
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../../config';
+import { createDb } from '../../db/knex';
+import { migrateLatest } from '../../db/migrate';
+import { acquireStackLock, type StackLock } from '../../scripts/stack/lock';
+import { startMariadb, type RunningMariadb } from '../../scripts/stack/mariadb';
+import { freePorts } from '../../scripts/stack/ports';
+import { ServiceGroup } from '../../scripts/stack/processes';
+import { resolveTemporalCli, startTemporal } from '../../scripts/stack/temporal';
+import { bundleWorkflows } from '../../workers/bundle';
+
+export interface TestStack {
+  services: ServiceGroup;
+  lock: StackLock;
+}
+
+declare global {
+  // Read by global-teardown.ts, which runs in the same process.
+  var __durapayTestStack: TestStack | undefined;
+}
+
+const TEST_DATABASE = 'durapay_test';
+const MAX_CONCURRENT_RUNS = 8;
+
+/** `<DATA_DIR>/test`, or `test-2`, `test-3`… while other test runs in this checkout hold the first ones; each keeps its datadir between runs. */
+async function claimStackDir(dataDir: string): Promise<{ dir: string; lock: StackLock }> {
+  for (let slot = 1; slot <= MAX_CONCURRENT_RUNS; slot++) {
+    const dir = path.join(dataDir, slot === 1 ? 'test' : `test-${slot}`);
+    fs.mkdirSync(dir, { recursive: true });
+    const attempt = await acquireStackLock(path.join(dir, 'stack.lock'), {});
+    if (attempt.acquired) return { dir, lock: attempt.lock };
+  }
+  throw new Error(`${MAX_CONCURRENT_RUNS} test runs are already using ${dataDir}/test*: let one finish first`);
+}
+
+export default async function globalSetup(): Promise<void> {
+  const started = Date.now();
+  const config = loadConfig(process.env);
+  const { dir, lock } = await claimStackDir(path.resolve(config.dataDir));
+  const services = new ServiceGroup((service) => lock.addService(service));
+  globalThis.__durapayTestStack = { services, lock };
+  // Ctrl-C or a kill of jest skips globalTeardown: the stack's processes are told to stop all the same.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      services.signalAll('SIGTERM');
+      lock.release();
+      process.exit(130);
+    });
+  }
+
+  try {
+    const [mysqlPort, temporalPort, temporalUiPort] = await freePorts(3);
+    const bundlePath = path.join(dir, 'workflow-bundle.js');
+    // Side by side; all attempts finish before a failure is reported, so the cleanup below finds every process.
+    const results = await Promise.allSettled([
+      startMariadb(services, { baseDir: dir, port: mysqlPort, database: TEST_DATABASE, durable: false, recreateDatabase: true }),
+      resolveTemporalCli(config.stack).then(async (cli) => {
+        process.env.TEMPORAL_CLI = cli; // tests that run their own server (TestWorkflowEnvironment.createLocal) reuse this binary
+        await startTemporal(services, { cli, port: temporalPort, uiPort: temporalUiPort, namespace: config.temporal.namespace });
+      }),
+      bundleWorkflows().then((code) => fs.writeFileSync(bundlePath, code)),
+    ]);
+    for (const result of results) if (result.status === 'rejected') throw result.reason;
+    const databaseUrl = (results[0] as PromiseFulfilledResult<RunningMariadb>).value.url;
+
+    const db = createDb(databaseUrl, 2);
+    try {
+      await migrateLatest(db);
+    } finally {
+      await db.destroy();
+    }
+
+    Object.assign(process.env, {
+      DATABASE_URL: databaseUrl,
+      TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+      TEMPORAL_UI_URL: `http://localhost:${temporalUiPort}`,
+      WORKFLOW_BUNDLE_PATH: bundlePath,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      // Every test client is 127.0.0.1: the rate limit tests set their own.
+      RATE_LIMIT_PER_SECOND: '100000',
+    });
+    console.log(`\n[test stack] MariaDB :${mysqlPort}, Temporal :${temporalPort} (UI :${temporalUiPort}), ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  } catch (err) {
+    await services.stopAll();
+    lock.release();
+    globalThis.__durapayTestStack = undefined;
+    throw err;
+  }
+}
