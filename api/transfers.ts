@@ -113,7 +113,11 @@ async function startOrFind(deps: TransferDeps, input: TransferInput): Promise<Wo
 
 /** The run's result, or undefined when it has not finished within `waitMs`. Throws the run's failure. */
 async function waitForResult(client: Client, handle: WorkflowHandle<typeof TransferWorkflow>, waitMs: number): Promise<TransferResult | undefined> {
-  if (waitMs <= 0) return undefined;
+  if (waitMs <= 0) {
+    // No waiting: a run that is still going is answered 202, a closed one with its outcome.
+    if ((await handle.describe()).status.name === 'RUNNING') return undefined;
+    return await handle.result();
+  }
   try {
     return await client.withDeadline(Date.now() + waitMs, () => handle.result());
   } catch (err) {

@@ -1,6 +1,6 @@
 // POST /api/v1/transfers, /api/v1/credits, GET /api/v1/transfers/:id, balances, users and workflows, through real HTTP.
 import { randomUUID } from 'node:crypto';
-import { countTransfers, getBalances } from '../../db/ledger';
+import { checkInvariants, countTransfers, getBalances } from '../../db/ledger';
 import { userAccount } from '../../domain/ledger';
 import { transferWorkflowId } from '../../domain/transfer';
 import { startTestApp, TEST_KEYS, type TestApp } from '../support/app';
@@ -54,6 +54,22 @@ describe('POST /api/v1/transfers', () => {
     });
     expect(await available(source)).toBe('399.5');
     expect(await available(target)).toBe('100.5');
+  });
+
+  test('lets exactly the covered half of 200 concurrent requests out of one account through, never below zero', async () => {
+    // given an account that covers 100 of 200 transfers of 1.00
+    const source = await givenUser(app.db, { balance: '100.00' });
+    const targets = await Promise.all(Array.from({ length: 5 }, () => givenUser(app.db)));
+    // when 200 requests arrive at once
+    const responses = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => transfer(newKey(), { sourceUid: source, targetUid: targets[i % 5], amount: '1.00' })),
+    );
+    // then exactly the covered ones are posted and the rest are refused as insufficient_funds
+    const outcomes = responses.map((r) => (r.status === 200 ? r.body.status : `${r.status} ${r.body.error?.code}`));
+    const tally = outcomes.reduce<Record<string, number>>((acc, o) => ({ ...acc, [o]: (acc[o] ?? 0) + 1 }), {});
+    expect(tally).toEqual({ posted: 100, '422 insufficient_funds': 100 });
+    expect(await available(source)).toBe('0');
+    expect((await checkInvariants(app.db)).violations).toEqual([]);
   });
 
   test('accepts an amount sent as a JSON number that a double holds exactly', async () => {

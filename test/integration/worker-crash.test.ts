@@ -1,28 +1,26 @@
 // A worker process killed with SIGKILL in the middle of a run of transfers loses nothing and pays nothing twice.
-import type { Client } from '@temporalio/client';
-import { loadConfig } from '../../config';
-import { createDb, type Db } from '../../db/knex';
+import type { Db } from '../../db/knex';
 import { checkInvariants, getBalances } from '../../db/ledger';
 import { userAccount } from '../../domain/ledger';
 import { sumAmounts } from '../../domain/money';
-import { transferWorkflowId, type TransferInput } from '../../domain/transfer';
+import { transferWorkflowId } from '../../domain/transfer';
+import type { TransferResult } from '../../domain/transfer';
+import { startTestApp, type TestApp } from '../support/app';
 import { freshUid, givenUser } from '../support/ledger';
 import { spawnEntry, waitFor, type Spawned } from '../support/processes';
-import { startTransfer, testClient } from '../support/temporal';
 
+let app: TestApp;
 let db: Db;
-let client: Client;
-let closeClient: () => Promise<void>;
 const workers: Spawned[] = [];
 
 beforeAll(async () => {
-  db = createDb(loadConfig().db.url);
-  ({ client, close: closeClient } = await testClient());
+  // The API answers 202 at once: a transfer is accepted when its workflow has started.
+  app = await startTestApp({ api: { transferWaitMs: 0 } });
+  db = app.db;
 });
 afterAll(async () => {
   for (const w of workers) w.child.kill('SIGKILL');
-  await closeClient?.();
-  await db?.destroy();
+  await app?.close();
 });
 
 const TRANSFERS = 150;
@@ -41,18 +39,19 @@ describe('a worker killed mid-run', () => {
     workers.push(first);
     await waitFor('the first worker to start', async () => first.output().includes('worker started'), 60_000);
 
-    // When transfers are accepted and the worker is killed while they run
+    // When transfers are accepted through the API and the worker is killed while they run
     const run = freshUid();
-    const inputs: TransferInput[] = Array.from({ length: TRANSFERS }, (_, i) => ({
-      transferId: transferWorkflowId(`crash-${run}-${i}`),
-      kind: 'transfer',
-      sourceUid: senders[i % 10],
-      targetUid: receivers[(i * 7) % 10],
-      amount: '1.25',
-      currency: 'CNY',
-    }));
-    const handles = await Promise.all(inputs.map((input) => startTransfer(client, input)));
-    const ids = inputs.map((i) => i.transferId);
+    const keys = Array.from({ length: TRANSFERS }, (_, i) => `crash-${run}-${i}`);
+    const accepted = await Promise.all(
+      keys.map((key, i) =>
+        app.api('/api/v1/transfers', {
+          headers: { 'idempotency-key': key },
+          body: { sourceUid: senders[i % 10], targetUid: receivers[(i * 7) % 10], amount: '1.25' },
+        }),
+      ),
+    );
+    expect(accepted.map((r) => r.status).every((s) => s === 202 || s === 200)).toBe(true);
+    const ids = keys.map(transferWorkflowId);
     await waitFor('some transfers to be posted', async () => (await postedAmong(ids)) >= 10, 60_000, 20);
     first.child.kill('SIGKILL');
     await first.exited;
@@ -62,7 +61,7 @@ describe('a worker killed mid-run', () => {
     workers.push(second);
 
     // Then every transfer completes, each posted once, and the money adds up
-    const results = await Promise.all(handles.map((h) => h.result()));
+    const results: TransferResult[] = await Promise.all(ids.map((id) => app.client.workflow.getHandle(id).result()));
     expect(results.every((r) => r.state === 'posted')).toBe(true);
     expect(await postedAmong(ids)).toBe(TRANSFERS);
     const [{ n }] = await db('transfers').whereIn('reference', ids).count({ n: '*' });
@@ -73,6 +72,14 @@ describe('a worker killed mid-run', () => {
     expect(sumAmounts(sent.map((b) => b.balance)).toFixed()).toBe(String(10 * 1000 - TRANSFERS * 1.25));
     expect(sumAmounts(received.map((b) => b.balance)).toFixed()).toBe(String(TRANSFERS * 1.25));
     expect((await checkInvariants(db)).violations).toEqual([]);
+    // A caller that retries after the crash gets the posted transfer back, and nothing moves again.
+    const retried = await Promise.all(
+      keys.slice(0, 20).map((key, i) =>
+        app.api('/api/v1/transfers', { headers: { 'idempotency-key': key }, body: { sourceUid: senders[i % 10], targetUid: receivers[(i * 7) % 10], amount: '1.25' } }),
+      ),
+    );
+    expect(retried.map((r) => `${r.status} ${r.body.status}`)).toEqual(Array(20).fill('200 posted'));
+    expect(await postedAmong(ids)).toBe(TRANSFERS);
     // The kill really landed mid-run: some transfers were still to do when it happened.
     expect(postedAtKill).toBeLessThan(TRANSFERS);
 
