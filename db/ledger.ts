@@ -31,6 +31,8 @@ interface TransferRow {
   state: TransferRecord['state'];
   created_at: string;
   updated_at: string;
+  debit_code: string;
+  credit_code: string;
 }
 
 const USER_ACCOUNT = /^user:(\d+)$/;
@@ -56,25 +58,32 @@ async function withLockRetry<T>(work: () => Promise<T>, attempts = 8): Promise<T
 }
 
 /**
- * Finds the account for a code and currency, creating it when it may exist: system accounts on first
- * use, a user's account in a new currency when the user is registered. An unknown user is an error.
+ * Finds the accounts for codes in a currency, creating those that may exist: system accounts on first use,
+ * a user's account in a new currency when the user is registered. An unknown user is an error.
  */
-async function resolveAccountId(db: Db, code: AccountCode, currency: string): Promise<string> {
-  const found = await db<AccountRow>('accounts').where({ code, currency }).first('id');
-  if (found) return found.id;
-  const user = USER_ACCOUNT.exec(code);
-  if (user) {
-    const exists = await db('users').where({ uid: user[1] }).first('uid');
-    if (!exists) throw new DomainError('unknown_user', `user ${user[1]} does not exist`, { uid: Number(user[1]) });
-    await db('accounts').insert({ code, currency, uid: user[1], may_go_negative: false }).onConflict(['code', 'currency']).ignore();
-  } else if (isSystemAccount(code)) {
-    await db('accounts').insert({ code, currency, may_go_negative: mayGoNegative(code) }).onConflict(['code', 'currency']).ignore();
-  } else {
-    throw new DomainError('account_not_found', `account ${code} does not exist`, { account: code });
+async function resolveAccountIds(db: Db, codes: AccountCode[], currency: string): Promise<string[]> {
+  const idsOf = async () => new Map((await db<AccountRow>('accounts').whereIn('code', codes).andWhere({ currency }).select('id', 'code')).map((a) => [a.code, String(a.id)]));
+  let ids = await idsOf();
+  const missing = codes.filter((code) => !ids.has(code));
+  if (missing.length === 0) return codes.map((code) => ids.get(code)!);
+  for (const code of missing) {
+    const user = USER_ACCOUNT.exec(code);
+    if (user) {
+      const exists = await db('users').where({ uid: user[1] }).first('uid');
+      if (!exists) throw new DomainError('unknown_user', `user ${user[1]} does not exist`, { uid: Number(user[1]) });
+      await db('accounts').insert({ code, currency, uid: user[1], may_go_negative: false }).onConflict(['code', 'currency']).ignore();
+    } else if (isSystemAccount(code)) {
+      await db('accounts').insert({ code, currency, may_go_negative: mayGoNegative(code) }).onConflict(['code', 'currency']).ignore();
+    } else {
+      throw new DomainError('account_not_found', `account ${code} does not exist`, { account: code });
+    }
   }
-  const created = await db<AccountRow>('accounts').where({ code, currency }).first('id');
-  if (!created) throw new Error(`account ${code} ${currency} vanished after creation`);
-  return created.id;
+  ids = await idsOf();
+  return codes.map((code) => {
+    const id = ids.get(code);
+    if (!id) throw new Error(`account ${code} ${currency} vanished after creation`);
+    return id;
+  });
 }
 
 /** Locks the accounts in id order, so that two transfers between the same accounts never deadlock. */
@@ -83,22 +92,25 @@ async function lockAccounts(trx: Knex.Transaction, ids: string[]): Promise<Map<s
   return new Map(rows.map((r) => [String(r.id), r]));
 }
 
-async function toRecord(db: Db | Knex.Transaction, row: TransferRow): Promise<TransferRecord> {
-  const accounts = await db<AccountRow>('accounts').whereIn('id', [row.debit_account_id, row.credit_account_id]).select('id', 'code');
-  const codeOf = new Map(accounts.map((a) => [String(a.id), a.code]));
-  return {
-    id: row.id,
-    debitAccount: codeOf.get(String(row.debit_account_id)) ?? '',
-    creditAccount: codeOf.get(String(row.credit_account_id)) ?? '',
-    amount: money(row.amount).toFixed(),
-    currency: row.currency,
-    kind: row.kind as TransferRecord['kind'],
-    reference: row.reference,
-    state: row.state,
-    createdAt: isoTime(row.created_at),
-    updatedAt: isoTime(row.updated_at),
-  };
-}
+/** Transfers with the codes of their accounts, in one query. */
+const transferRows = (db: Db | Knex.Transaction) =>
+  db<TransferRow>('transfers as t')
+    .join('accounts as d', 'd.id', 't.debit_account_id')
+    .join('accounts as c', 'c.id', 't.credit_account_id')
+    .select('t.*', 'd.code as debit_code', 'c.code as credit_code');
+
+const toRecord = (row: TransferRow): TransferRecord => ({
+  id: row.id,
+  debitAccount: row.debit_code,
+  creditAccount: row.credit_code,
+  amount: money(row.amount).toFixed(),
+  currency: row.currency,
+  kind: row.kind as TransferRecord['kind'],
+  reference: row.reference,
+  state: row.state,
+  createdAt: isoTime(row.created_at),
+  updatedAt: isoTime(row.updated_at),
+});
 
 /** Names the first field in which a stored transfer differs from a repeated request, if any. */
 function differingField(stored: TransferRecord, req: TransferRequest): string | undefined {
@@ -119,15 +131,14 @@ function differingField(stored: TransferRecord, req: TransferRequest): string | 
 export async function createTransfer(db: Db, req: TransferRequest): Promise<TransferRecord> {
   const amount = parseAmount(req.amount, req.currency).toFixed();
   if (req.debitAccount === req.creditAccount) throw new DomainError('same_account', 'debit and credit accounts must differ');
-  const debitId = await resolveAccountId(db, req.debitAccount, req.currency);
-  const creditId = await resolveAccountId(db, req.creditAccount, req.currency);
+  const [debitId, creditId] = await resolveAccountIds(db, [req.debitAccount, req.creditAccount], req.currency);
 
   return withLockRetry(() =>
     db.transaction(async (trx) => {
       const accounts = await lockAccounts(trx, [debitId, creditId]);
-      const existing = await trx<TransferRow>('transfers').where({ id: req.id }).forUpdate().first();
+      const existing = await transferRows(trx).where('t.id', req.id).forUpdate().first();
       if (existing) {
-        const stored = await toRecord(trx, existing);
+        const stored = toRecord(existing);
         const field = differingField(stored, req);
         if (field) {
           throw new DomainError('exists_with_different_fields', `transfer ${req.id} exists with a different ${field}`, { transferId: req.id, field });
@@ -161,8 +172,7 @@ export async function createTransfer(db: Db, req: TransferRequest): Promise<Tran
         await trx('accounts').where({ id: debitId }).update({ balance: trx.raw('balance - CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
         await trx('accounts').where({ id: creditId }).update({ balance: trx.raw('balance + CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
       }
-      const row = await trx<TransferRow>('transfers').where({ id: req.id }).first();
-      return toRecord(trx, row!);
+      return toRecord((await transferRows(trx).where('t.id', req.id).first())!);
     }),
   );
 }
@@ -173,7 +183,7 @@ async function resolvePending(db: Db, id: string, to: 'posted' | 'voided'): Prom
     db.transaction(async (trx) => {
       const row = await trx<TransferRow>('transfers').where({ id }).forUpdate().first();
       if (!row) throw new DomainError('pending_transfer_not_found', `no pending transfer ${id}`, { transferId: id });
-      if (row.state === to) return toRecord(trx, row);
+      if (row.state === to) return toRecord((await transferRows(trx).where('t.id', id).first())!);
       if (row.state !== 'pending') {
         const code = row.state === 'posted' ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided';
         throw new DomainError(code, `transfer ${id} is already ${row.state}`, { transferId: id });
@@ -189,7 +199,7 @@ async function resolvePending(db: Db, id: string, to: 'posted' | 'voided'): Prom
         await trx('accounts').where({ id: row.debit_account_id }).update({ held: trx.raw('held - CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
       }
       await trx('transfers').where({ id }).update({ state: to, updated_at: trx.fn.now(3) });
-      return toRecord(trx, (await trx<TransferRow>('transfers').where({ id }).first())!);
+      return toRecord((await transferRows(trx).where('t.id', id).first())!);
     }),
   );
 }
@@ -198,8 +208,8 @@ export const postTransfer = (db: Db, id: string) => resolvePending(db, id, 'post
 export const voidTransfer = (db: Db, id: string) => resolvePending(db, id, 'voided');
 
 export async function getTransfer(db: Db, id: string): Promise<TransferRecord | undefined> {
-  const row = await db<TransferRow>('transfers').where({ id }).first();
-  return row ? toRecord(db, row) : undefined;
+  const row = await transferRows(db).where('t.id', id).first();
+  return row ? toRecord(row) : undefined;
 }
 
 export async function countTransfers(db: Db): Promise<number> {

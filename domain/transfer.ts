@@ -1,6 +1,7 @@
 // TransferWorkflow's contract: its input, result, status query and workflow ID rule, shared by the API and the worker.
 import { defineQuery } from '@temporalio/workflow';
 import type { TransferState } from './ledger';
+import { PaymentKind, PaymentStatus, Uid } from './search-attributes';
 
 export interface TransferInput {
   /** The workflow ID; also the ledger transfer id. */
@@ -45,9 +46,13 @@ export const isIdempotencyKey = (key: string): boolean => KEY.test(key);
 
 export const transferWorkflowId = (idempotencyKey: string): string => `transfer-${idempotencyKey}`;
 
+export const transferUids = (input: TransferInput): string[] =>
+  [input.sourceUid, input.targetUid].filter((uid): uid is number => uid !== undefined).map(String);
+
 /**
  * How every caller starts a TransferWorkflow: the ID is the business key; a running run with that ID is
  * joined (USE_EXISTING) and a closed one is never run again (REJECT_DUPLICATE), so no retry moves money twice.
+ * The run is tagged for the Temporal UI from its start; the workflow upserts its final status.
  */
 export function transferStartOptions(input: TransferInput, taskQueue: string) {
   return {
@@ -56,5 +61,10 @@ export function transferStartOptions(input: TransferInput, taskQueue: string) {
     args: [input] as [TransferInput],
     workflowIdConflictPolicy: 'USE_EXISTING' as const,
     workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
+    typedSearchAttributes: [
+      { key: PaymentKind, value: input.kind },
+      { key: PaymentStatus, value: 'started' },
+      { key: Uid, value: transferUids(input) },
+    ],
   };
 }

@@ -1,10 +1,11 @@
 // TransferWorkflow: one ledger transfer between two users, or a credit to a user from a system account.
-import { ActivityFailure, ApplicationFailure, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ledgerActivities } from '../activities/ledger';
 import { userAccount } from '../domain/ledger';
 import type { TransferRecord, TransferRequest } from '../domain/ledger';
 import { PaymentKind, PaymentStatus, Uid } from '../domain/search-attributes';
-import { transferStatusQuery } from '../domain/transfer';
+import { transferStatusQuery, transferUids } from '../domain/transfer';
 import type { TransferInput, TransferResult, TransferStatus } from '../domain/transfer';
 
 // A local activity: one short DB transaction, no extra round trip through the task queue.
@@ -17,11 +18,7 @@ const { applyTransfer } = proxyLocalActivities<ReturnType<typeof ledgerActivitie
 export async function TransferWorkflow(input: TransferInput): Promise<TransferResult> {
   let status: TransferStatus = { transferId: input.transferId, status: 'started', request: input };
   setHandler(transferStatusQuery, () => status);
-  upsertSearchAttributes([
-    { key: PaymentKind, value: input.kind },
-    { key: PaymentStatus, value: 'started' },
-    { key: Uid, value: uidsOf(input) },
-  ]);
+  tagRun(input);
 
   try {
     const record = await applyTransfer(ledgerRequest(input));
@@ -63,8 +60,16 @@ function result(input: TransferInput, record: TransferRecord): TransferResult {
   };
 }
 
-const uidsOf = (input: TransferInput): string[] =>
-  [input.sourceUid, input.targetUid].filter((uid): uid is number => uid !== undefined).map(String);
+/** Tags the run for the Temporal UI, unless its starter already did (transferStartOptions does, saving a write). */
+function tagRun(input: TransferInput): void {
+  const given = workflowInfo().typedSearchAttributes;
+  const tags = [
+    { key: PaymentKind, value: input.kind },
+    { key: PaymentStatus, value: 'started' },
+    { key: Uid, value: transferUids(input) },
+  ].filter(({ key }) => given.get(key) === undefined);
+  if (tags.length) upsertSearchAttributes(tags as SearchAttributeUpdatePair[]);
+}
 
 /** The non-retryable domain failure an activity reported, if that is what ended the attempt. */
 function domainFailure(err: unknown): ApplicationFailure | undefined {

@@ -53,6 +53,16 @@ describe('TransferWorkflow', () => {
     expect(attrs.get(Uid)).toEqual([String(a), String(b)]);
   });
 
+  it('tags itself for the Temporal UI when started without search attributes (e.g. from the CLI)', async () => {
+    const a = await givenUser(db, { balance: '5' });
+    const b = await givenUser(db);
+    const req = input(a, b, '1');
+    const handle = await client.workflow.start('TransferWorkflow', { taskQueue: loadConfig().temporal.taskQueue, workflowId: req.transferId, args: [req] });
+    await handle.result();
+    const attrs = (await handle.describe()).typedSearchAttributes;
+    expect([attrs.get(PaymentKind), attrs.get(PaymentStatus), attrs.get(Uid)]).toEqual(['transfer', 'posted', [String(a), String(b)]]);
+  });
+
   it('credits a user from a system account', async () => {
     const b = await givenUser(db);
     const handle = await startTransfer(client, {
