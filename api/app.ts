@@ -55,11 +55,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(metrics.middleware);
   app.use(
     pinoHttp({
-      logger: deps.logger.child(
-        { component: 'api' },
-        { redact: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers.cookie', 'res.headers["set-cookie"]'] },
-      ),
+      logger: deps.logger.child({ component: 'api' }),
       quietReqLogger: true,
+      // One compact line per request: what was asked and how it ended; headers (and their keys) stay out.
+      serializers: {
+        req: (req: { method: string; url: string; remoteAddress?: string }) => ({ method: req.method, url: req.url, ip: req.remoteAddress }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
       customAttributeKeys: { reqId: 'requestId' },
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     }),
