@@ -36,6 +36,16 @@ const EnvSchema = z.object({
   WORKER_MAX_CONCURRENT_ACTIVITIES: int(200),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: int(200),
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
+  // The third-party payout API (seed 001's api.payUrl / batchPayBeginUrl / batchPayFinishUrl); locally the sandbox.
+  PAYOUT_API_URL: z.string().url().default('http://127.0.0.1:4000/thirdpart/onePass'),
+  PAYOUT_APP_ID: z.string().default('40008'),
+  PAYOUT_TOKEN: z.string().min(16).optional(),
+  PAYOUT_TIMEOUT_MS: int(5000),
+  BATCH_MAX_ITEMS: int(100000),
+  BATCH_MIN_CONCURRENCY: int(10),
+  BATCH_MAX_CONCURRENCY: int(60),
+  BATCH_FAST_PHASE_MS: int(30000),
+  SANDBOX_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   DATA_DIR: z.string().default(path.join(ROOT_DIR, '.data')),
   // The local stack (`npm start`, the tests): ports of the processes it runs, where the temporal CLI comes from.
   TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
@@ -44,6 +54,15 @@ const EnvSchema = z.object({
   TEMPORAL_CLI: z.string().optional(),
   XDG_CACHE_HOME: z.string().optional(),
 });
+
+/** The payout API token the sandbox and the local stack share; production must set PAYOUT_TOKEN. */
+export const DEV_PAYOUT_TOKEN = 'Xzh000LyPq7Wm1Ae-dev-sandbox';
+
+function secretWithDevDefault(value: string | undefined, devDefault: string, name: string, env: string): string {
+  if (value) return value;
+  if (env === 'production') throw new Error(`${name} must be set in production`);
+  return devDefault;
+}
 
 export interface ApiKey {
   key: string;
@@ -102,6 +121,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     db: { url: e.DATABASE_URL, poolMax: e.DB_POOL_MAX },
     ledger: { defaultCurrency: e.DEFAULT_CURRENCY, creditSourceAccount: e.CREDIT_SOURCE_ACCOUNT },
+    payouts: {
+      apiUrl: e.PAYOUT_API_URL,
+      appId: e.PAYOUT_APP_ID,
+      token: secretWithDevDefault(e.PAYOUT_TOKEN, DEV_PAYOUT_TOKEN, 'PAYOUT_TOKEN', e.NODE_ENV),
+      timeoutMs: e.PAYOUT_TIMEOUT_MS,
+    },
+    batch: {
+      maxItems: e.BATCH_MAX_ITEMS,
+      minConcurrency: e.BATCH_MIN_CONCURRENCY,
+      maxConcurrency: e.BATCH_MAX_CONCURRENCY,
+      fastPhaseMs: e.BATCH_FAST_PHASE_MS,
+    },
+    sandbox: { port: e.SANDBOX_PORT },
     dataDir: e.DATA_DIR,
     stack: {
       temporalPort: e.TEMPORAL_PORT,
