@@ -23,6 +23,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   unknown_user: 422,
   account_not_found: 422,
   insufficient_funds: 422,
+  nothing_to_pay: 422,
   pending_transfer_not_found: 422,
   rate_limited: 429,
   overloaded: 503,

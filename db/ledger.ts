@@ -5,10 +5,10 @@
 // 2. Every account's balance equals its posted credits minus its posted debits; its held equals its pending debits.
 // 3. An account that may not go negative never has available (balance − held) below zero.
 import type { Knex } from 'knex';
-import { DomainError } from '../domain/errors';
+import { DomainError, type ErrorCode } from '../domain/errors';
 import { mayGoNegative, isSystemAccount } from '../domain/ledger';
 import type { AccountBalance, AccountCode, InvariantReport, TransferRecord, TransferRequest } from '../domain/ledger';
-import { money, parseAmount, sumAmounts } from '../domain/money';
+import { money, parseAmount, sumAmounts, type Money } from '../domain/money';
 import type { Db } from './knex';
 
 interface AccountRow {
@@ -281,4 +281,156 @@ export async function checkInvariants(db: Db): Promise<InvariantReport> {
     return { currency, accounts: mine.length, transfers, sum: sum.toFixed() };
   });
   return { ok: violations.length === 0, currencies, violations };
+}
+
+// ——— Bulk operations, for batches: many transfers in one DB transaction, each still idempotent by its id. ———
+
+export interface HoldRequest {
+  id: string;
+  debitAccount: AccountCode;
+  creditAccount: AccountCode;
+  /** A decimal string, or 'available' to hold the debit account's whole available balance. */
+  amount: string | 'available';
+  currency: string;
+  kind: TransferRecord['kind'];
+  reference: string;
+}
+
+export type HoldResult = { id: string; ok: true; amount: string; state: TransferRecord['state'] } | { id: string; ok: false; code: ErrorCode; message: string };
+
+/** Applies balance deltas to many accounts in one statement (the rows are locked by the caller). */
+async function applyDeltas(trx: Knex.Transaction, accounts: Map<string, AccountRow>, deltas: Map<string, { balance: Money; held: Money }>): Promise<void> {
+  const rows = [...deltas].filter(([, d]) => !d.balance.isZero() || !d.held.isZero());
+  if (rows.length === 0) return;
+  const values = rows.map(() => '(?, ?, ?, CAST(? AS DECIMAL(38,18)), CAST(? AS DECIMAL(38,18)))').join(', ');
+  const bindings = rows.flatMap(([id, d]) => [id, accounts.get(id)!.code, accounts.get(id)!.currency, d.balance.toFixed(), d.held.toFixed()]);
+  await trx.raw(
+    `INSERT INTO accounts (id, code, currency, balance, held) VALUES ${values}
+     ON DUPLICATE KEY UPDATE balance = balance + VALUES(balance), held = held + VALUES(held), updated_at = NOW(3)`,
+    bindings,
+  );
+}
+
+const delta = (deltas: Map<string, { balance: Money; held: Money }>, id: string) => {
+  let d = deltas.get(id);
+  if (!d) deltas.set(id, (d = { balance: money(0), held: money(0) }));
+  return d;
+};
+
+/**
+ * Holds many amounts in one transaction: each request becomes a pending transfer, or fails on its own
+ * (unknown user, insufficient funds, nothing to pay) without stopping the others. Idempotent by id: a
+ * request whose transfer exists returns it as it is.
+ */
+export async function holdMany(db: Db, requests: HoldRequest[], within?: (trx: Knex.Transaction, results: HoldResult[]) => Promise<void>): Promise<HoldResult[]> {
+  if (requests.length === 0) return [];
+  const currency = requests[0].currency;
+  if (requests.some((r) => r.currency !== currency)) throw new Error('holdMany takes one currency at a time');
+  const codes = [...new Set(requests.flatMap((r) => [r.debitAccount, r.creditAccount]))];
+  const { ids, unknown } = await resolveManyAccountIds(db, codes, currency);
+
+  return withLockRetry(() =>
+    db.transaction(async (trx) => {
+      const accounts = await lockAccounts(trx, [...new Set(ids.values())]);
+      const existing = new Map(
+        (await trx<TransferRow>('transfers').whereIn('id', requests.map((r) => r.id)).select('id', 'amount', 'state')).map((t) => [t.id, t]),
+      );
+      const available = new Map([...accounts].map(([id, a]) => [id, money(a.balance).minus(a.held)]));
+      const deltas = new Map<string, { balance: Money; held: Money }>();
+      const inserts: Record<string, unknown>[] = [];
+      const results = requests.map((req): HoldResult => {
+        const stored = existing.get(req.id);
+        if (stored) return { id: req.id, ok: true, amount: money(stored.amount).toFixed(), state: stored.state };
+        if (unknown.has(req.debitAccount)) return { id: req.id, ok: false, code: 'unknown_user', message: `${req.debitAccount} does not exist` };
+        const debitId = ids.get(req.debitAccount)!;
+        const creditId = ids.get(req.creditAccount)!;
+        const free = available.get(debitId)!;
+        const amount = req.amount === 'available' ? free : money(req.amount);
+        if (amount.lte(0)) return { id: req.id, ok: false, code: 'nothing_to_pay', message: `${req.debitAccount} has nothing available to pay` };
+        if (!accounts.get(debitId)!.may_go_negative && free.lt(amount)) {
+          return { id: req.id, ok: false, code: 'insufficient_funds', message: `${req.debitAccount} has ${free.toFixed()} ${currency} available, ${amount.toFixed()} needed` };
+        }
+        available.set(debitId, free.minus(amount));
+        delta(deltas, debitId).held = delta(deltas, debitId).held.plus(amount);
+        inserts.push({ id: req.id, debit_account_id: debitId, credit_account_id: creditId, amount: amount.toFixed(), currency, kind: req.kind, reference: req.reference, state: 'pending' });
+        return { id: req.id, ok: true, amount: amount.toFixed(), state: 'pending' };
+      });
+      for (let i = 0; i < inserts.length; i += 1000) await trx('transfers').insert(inserts.slice(i, i + 1000));
+      await applyDeltas(trx, accounts, deltas);
+      await within?.(trx, results);
+      return results;
+    }),
+  );
+}
+
+/**
+ * Posts or voids many pending transfers in one transaction. Idempotent: a transfer already in the target
+ * state is left alone; one in the other final state is an error, since that would contradict what was decided.
+ */
+export async function settleMany(db: Db, ids: string[], to: 'posted' | 'voided', within?: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
+  if (ids.length === 0 && !within) return;
+  await withLockRetry(() =>
+    db.transaction(async (trx) => {
+      const rows = ids.length ? await trx<TransferRow>('transfers').whereIn('id', ids).forUpdate() : [];
+      if (rows.length !== ids.length) {
+        const found = new Set(rows.map((r) => r.id));
+        throw new DomainError('pending_transfer_not_found', `no pending transfer ${ids.find((id) => !found.has(id))}`);
+      }
+      const contradicting = rows.find((r) => r.state !== 'pending' && r.state !== to);
+      if (contradicting) {
+        const code = contradicting.state === 'posted' ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided';
+        throw new DomainError(code, `transfer ${contradicting.id} is already ${contradicting.state}`, { transferId: contradicting.id });
+      }
+      const pending = rows.filter((r) => r.state === 'pending');
+      if (pending.length) {
+        const accounts = await lockAccounts(trx, [...new Set(pending.flatMap((r) => [String(r.debit_account_id), String(r.credit_account_id)]))]);
+        const deltas = new Map<string, { balance: Money; held: Money }>();
+        for (const r of pending) {
+          const debit = delta(deltas, String(r.debit_account_id));
+          debit.held = debit.held.minus(r.amount);
+          if (to === 'posted') {
+            debit.balance = debit.balance.minus(r.amount);
+            const credit = delta(deltas, String(r.credit_account_id));
+            credit.balance = credit.balance.plus(r.amount);
+          }
+        }
+        await applyDeltas(trx, accounts, deltas);
+        for (let i = 0; i < pending.length; i += 1000) {
+          await trx('transfers').whereIn('id', pending.slice(i, i + 1000).map((r) => r.id)).update({ state: to, updated_at: trx.fn.now(3) });
+        }
+      }
+      await within?.(trx);
+    }),
+  );
+}
+
+/** Account ids for many codes in one currency; user accounts of registered users are opened, unknown users reported. */
+async function resolveManyAccountIds(db: Db, codes: AccountCode[], currency: string): Promise<{ ids: Map<AccountCode, string>; unknown: Set<AccountCode> }> {
+  const select = async () => {
+    const rows: { id: string; code: string }[] = [];
+    for (let i = 0; i < codes.length; i += 1000) rows.push(...(await db('accounts').whereIn('code', codes.slice(i, i + 1000)).andWhere({ currency }).select('id', 'code')));
+    return new Map(rows.map((a) => [a.code, String(a.id)]));
+  };
+  let ids = await select();
+  const missing = codes.filter((c) => !ids.has(c));
+  const unknown = new Set<AccountCode>();
+  if (missing.length) {
+    const uids = missing.map((c) => USER_ACCOUNT.exec(c)?.[1]).filter((u): u is string => u !== undefined);
+    const users = new Set((uids.length ? await db('users').whereIn('uid', uids).select('uid') : []).map((u: { uid: string }) => String(u.uid)));
+    const toCreate: Record<string, unknown>[] = [];
+    for (const code of missing) {
+      const uid = USER_ACCOUNT.exec(code)?.[1];
+      if (uid !== undefined) {
+        if (users.has(uid)) toCreate.push({ code, currency, uid, may_go_negative: false });
+        else unknown.add(code);
+      } else if (isSystemAccount(code)) {
+        toCreate.push({ code, currency, may_go_negative: mayGoNegative(code) });
+      } else {
+        throw new DomainError('account_not_found', `account ${code} does not exist`, { account: code });
+      }
+    }
+    for (let i = 0; i < toCreate.length; i += 1000) await db('accounts').insert(toCreate.slice(i, i + 1000)).onConflict(['code', 'currency']).ignore();
+    ids = await select();
+  }
+  return { ids, unknown };
 }

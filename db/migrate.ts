@@ -1,9 +1,11 @@
 // Runs the migrations in db/migrations, listed here so they load the same under tsx, jest and a bundler.
 import type { Knex } from 'knex';
 import * as ledger from './migrations/0001_ledger';
+import * as batchPayouts from './migrations/0002_batch_payouts';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
+  '0002_batch_payouts': batchPayouts,
 };
 
 const source: Knex.MigrationSource<string> = {

@@ -12,6 +12,7 @@ export const ErrorCodes = [
   'unknown_user',
   'account_not_found',
   'insufficient_funds',
+  'nothing_to_pay',
   'idempotency_key_missing',
   'idempotency_conflict',
   'exists_with_different_fields',
