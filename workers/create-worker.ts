@@ -1,6 +1,7 @@
 // Builds the worker of the `payments` task queue from its dependencies.
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { createPayoutApiClient } from '../activities/providers/payout-api-client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 
@@ -18,7 +19,7 @@ export function createPaymentsWorker({ connection, db, config, workflowBundleCod
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowBundle: { code: workflowBundleCode },
-    activities: createActivities({ db }),
+    activities: createActivities({ db, payouts: createPayoutApiClient(config.payouts) }),
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,

@@ -1,3 +1,4 @@
 // Every workflow the workers run (this file is the entry of the workflow bundle).
 export { TransferWorkflow } from './transfer';
+export { BatchPayoutWorkflow } from './batch-payout';
 export { NoopWorkflow } from './noop';

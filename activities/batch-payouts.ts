@@ -1,0 +1,244 @@
+// Batch payout activities: each pays a chunk of a batch through the payout API with adaptive concurrency,
+// holding, posting and voiding in the ledger in bulk. A chunk can be run again at any time: the DB says what
+// is done, and the provider executes a request id at most once.
+import { Context } from '@temporalio/activity';
+import {
+  batchCounts,
+  cancelUnsent,
+  getBatch,
+  holdItems,
+  openItems,
+  openItemsOfChunk,
+  recordOutcomes,
+  setBatchState,
+  type ItemOutcome,
+  type ItemRow,
+} from '../db/batch-payouts';
+import type { Db } from '../db/knex';
+import { AdaptiveConcurrency } from '../domain/adaptive-concurrency';
+import type { BatchItemStatus, BatchPhase, BatchStatus, ConcurrencyLimits } from '../domain/batch-payout';
+import { payoutRequestId } from '../domain/batch-payout';
+import { formatAmount } from '../domain/money';
+import type { PayoutApi } from './providers/payout-api';
+
+export interface ChunkArgs {
+  batchPayId: string;
+  currency: string;
+  /** A seq range for the first pass; absent for a sweep over what is left (the slow phase). */
+  range?: { from: number; to: number };
+  phase: Extract<BatchPhase, 'fast' | 'slow'>;
+  concurrency: number;
+  limits: ConcurrencyLimits;
+  /** Attempts per item in this call before it is left for the slow phase. */
+  maxAttempts: number;
+}
+
+export interface BatchSnapshot {
+  byStatus: Record<BatchItemStatus, number>;
+  paidAmount: string;
+}
+
+export interface ChunkResult {
+  concurrency: number;
+  /** Set when ops paused or cancelled the batch while the chunk ran: the chunk is not finished. */
+  interrupted?: 'pause' | 'cancel';
+  /** Items of this call that ended final (paid, failed, rejected). */
+  settled: number;
+  snapshot: BatchSnapshot;
+}
+
+const HOLD_BATCH = 500;
+const FLUSH_EVERY_MS = 100;
+const FLUSH_AT = 250;
+const CONTROL_EVERY_MS = 250;
+
+interface Work {
+  item: ItemRow;
+  uid: number;
+  amount: string;
+  /** All attempts so far, across calls (kept in the item row). */
+  attempts: number;
+  /** Attempts in this call, bounded by maxAttempts. */
+  tries: number;
+  notBefore: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const backoffMs = (attempt: number) => Math.min(5000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+
+export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
+  return {
+    /** Opens the batch at the provider; idempotent by batchPayId (there and here). */
+    async beginBatch(batchPayId: string, total: number): Promise<void> {
+      await payouts.batchPayBegin(batchPayId, total);
+      await setBatchState(db, batchPayId, { phase: 'fast' });
+    },
+
+    /** Writes what the running chunk must obey (pause, cancel, new limits); idempotent. */
+    async setBatchControl(batchPayId: string, state: { control?: 'run' | 'pause' | 'cancel'; status?: BatchStatus; limits?: ConcurrencyLimits; phase?: BatchPhase }): Promise<void> {
+      await setBatchState(db, batchPayId, {
+        control: state.control,
+        status: state.status,
+        phase: state.phase,
+        min_concurrency: state.limits?.min,
+        max_concurrency: state.limits?.max,
+      });
+    },
+
+    /**
+     * Pays the open items of a chunk (or, in a sweep, what is left anywhere in the batch). Idempotent: held
+     * items are sent again with the same request id, which the provider executes at most once.
+     */
+    async payChunk(args: ChunkArgs): Promise<ChunkResult> {
+      const ctx = Context.current();
+      const open = args.range ? await openItemsOfChunk(db, args.batchPayId, args.range.from, args.range.to) : await openItems(db, args.batchPayId, 5000);
+      const controller = new AdaptiveConcurrency(args.concurrency, args.limits);
+      const queue: Work[] = [];
+      const buffered: ItemOutcome[] = [];
+      let settled = 0;
+      let control: 'run' | 'pause' | 'cancel' = 'run';
+      let lastFlush = Date.now();
+      let lastControl = 0;
+      let flushing: Promise<void> = Promise.resolve();
+
+      const flush = async () => {
+        const outcomes = buffered.splice(0);
+        lastFlush = Date.now();
+        await recordOutcomes(db, args.batchPayId, outcomes);
+        ctx.heartbeat({ settled });
+      };
+      const flushSoon = () => {
+        if (buffered.length >= FLUSH_AT || Date.now() - lastFlush >= FLUSH_EVERY_MS) flushing = flushing.then(flush);
+      };
+      const readControl = async () => {
+        if (Date.now() - lastControl < CONTROL_EVERY_MS) return;
+        lastControl = Date.now();
+        const batch = await getBatch(db, args.batchPayId);
+        if (!batch) return;
+        control = batch.control;
+        controller.setLimits({ min: batch.min_concurrency, max: batch.max_concurrency });
+      };
+      const settle = (work: Work, outcome: Omit<ItemOutcome, 'uid' | 'seq' | 'attempts' | 'maybeSent'>) => {
+        buffered.push({ uid: work.uid, seq: work.item.seq, attempts: work.attempts, maybeSent: true, ...outcome });
+        if (outcome.status === 'paid' || outcome.status === 'rejected') settled++;
+        flushSoon();
+      };
+
+      /** One attempt for one item; a definite answer settles it, anything else queues it again or leaves it for later. */
+      const payOne = async (work: Work) => {
+        work.attempts++;
+        work.tries++;
+        const requestId = payoutRequestId(args.batchPayId, work.uid);
+        let outcome = await payouts.pay({ batchPayId: args.batchPayId, requestId, uid: work.uid, amount: work.amount, currency: args.currency });
+        if (outcome.status === 'unknown') {
+          // The payout may have been executed with the response lost: the provider's record decides.
+          const known = await payouts.queryPayout(requestId);
+          outcome = known.status === 'not_found' ? { status: 'retry', reason: `${outcome.reason}; not found at the provider`, rateLimited: false } : known;
+        }
+        switch (outcome.status) {
+          case 'paid':
+            controller.observe('ok');
+            return settle(work, { status: 'paid', providerRef: outcome.providerRef });
+          case 'rejected':
+            controller.observe('ok');
+            return settle(work, { status: 'rejected', lastError: outcome.reason });
+          default:
+            controller.observe(outcome.status === 'retry' && outcome.rateLimited ? 'rate_limited' : 'failed');
+            if (work.tries < args.maxAttempts) {
+              work.notBefore = Date.now() + backoffMs(work.tries);
+              queue.push(work);
+            } else {
+              settle(work, { status: 'retry', lastError: outcome.reason });
+            }
+        }
+      };
+
+      // Holds are taken ahead of the payouts, HOLD_BATCH items per transaction, while earlier ones are being paid.
+      const pending = open.filter((i) => i.status === 'pending');
+      const toWork = (item: ItemRow): Work => ({ item, uid: Number(item.uid), amount: formatAmount(item.amount!, args.currency), attempts: item.attempts, tries: 0, notBefore: 0 });
+      queue.push(...open.filter((i) => i.status !== 'pending').map(toWork));
+      let holding: Promise<void> = Promise.resolve();
+      for (let i = 0; i < pending.length; i += HOLD_BATCH) {
+        const slice = pending.slice(i, i + HOLD_BATCH);
+        holding = holding.then(async () => {
+          const results = await holdItems(db, { batchPayId: args.batchPayId, currency: args.currency }, slice);
+          results.forEach((r, k) => {
+            if (r.ok && r.state === 'pending') queue.push(toWork({ ...slice[k], amount: r.amount, status: 'held' }));
+            else settled++;
+          });
+        });
+      }
+      let holdsDone = false;
+      holding = holding.then(() => {
+        holdsDone = true;
+      });
+
+      const inFlight = new Set<Promise<void>>();
+      for (;;) {
+        await readControl();
+        if (control !== 'run') break;
+        const now = Date.now();
+        const ready = queue.findIndex((w) => w.notBefore <= now);
+        if (ready === -1) {
+          if (queue.length === 0 && inFlight.size === 0 && holdsDone) break;
+          await Promise.race([...inFlight, ...(holdsDone ? [] : [holding]), sleep(20)]);
+          continue;
+        }
+        if (inFlight.size >= controller.current) {
+          await Promise.race(inFlight);
+          continue;
+        }
+        const [work] = queue.splice(ready, 1);
+        const running: Promise<void> = payOne(work).finally(() => inFlight.delete(running));
+        inFlight.add(running);
+      }
+      await Promise.all(inFlight);
+      await holding;
+      flushing = flushing.then(flush);
+      await flushing;
+
+      const counts = await batchCounts(db, args.batchPayId);
+      await setBatchState(db, args.batchPayId, { concurrency: controller.current });
+      return {
+        concurrency: controller.current,
+        interrupted: control === 'run' ? undefined : control,
+        settled,
+        snapshot: { byStatus: counts.byStatus, paidAmount: counts.paidAmount },
+      };
+    },
+
+    /**
+     * Cancels what is left: never-sent items have their holds voided; items that may have reached the provider
+     * are asked about, and settled by its answer. Returns how many are still unresolved (to ask again later).
+     */
+    async cancelRemaining(batchPayId: string): Promise<number> {
+      await cancelUnsent(db, batchPayId);
+      const maybeSent = await openItems(db, batchPayId, 5000);
+      const outcomes: ItemOutcome[] = [];
+      let next = 0;
+      const ask = async () => {
+        while (next < maybeSent.length) {
+          const item = maybeSent[next++];
+          const known = await payouts.queryPayout(payoutRequestId(batchPayId, Number(item.uid)));
+          const base = { uid: Number(item.uid), seq: item.seq, attempts: item.attempts, maybeSent: true };
+          if (known.status === 'paid') outcomes.push({ ...base, status: 'paid', providerRef: known.providerRef });
+          else if (known.status === 'rejected') outcomes.push({ ...base, status: 'rejected', lastError: known.reason });
+          else if (known.status === 'not_found') outcomes.push({ ...base, status: 'cancelled', lastError: 'batch cancelled' });
+        }
+      };
+      await Promise.all(Array.from({ length: 10 }, ask));
+      await recordOutcomes(db, batchPayId, outcomes);
+      const { byStatus } = await batchCounts(db, batchPayId);
+      return byStatus.pending + byStatus.held + byStatus.retry;
+    },
+
+    /** Closes the batch at the provider and in the read model; idempotent. */
+    async finishBatch(batchPayId: string, currency: string, status: Extract<BatchStatus, 'completed' | 'cancelled'>): Promise<BatchSnapshot> {
+      const counts = await batchCounts(db, batchPayId);
+      const failed = counts.byStatus.failed + counts.byStatus.rejected + counts.byStatus.cancelled;
+      await payouts.batchPayFinish(batchPayId, { paid: counts.byStatus.paid, failed, amount: formatAmount(counts.paidAmount, currency) });
+      await setBatchState(db, batchPayId, { status, phase: 'done', control: 'run', finished: true });
+      return counts;
+    },
+  };
+}

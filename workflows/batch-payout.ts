@@ -1,0 +1,185 @@
+// BatchPayoutWorkflow (seed 001's batchPay): begin at the provider → pay every item, chunk by chunk, with adaptive
+// concurrency (a fast first pass, then a slow phase for what is left) → finish. Ops can pause, resume, cancel
+// and change the concurrency limits while it runs; big batches continue as new to keep the history bounded.
+import {
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+  ApplicationFailure,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import type { batchPayoutActivities, BatchSnapshot } from '../activities/batch-payouts';
+import {
+  batchProgressQuery,
+  cancelBatchUpdate,
+  pauseBatchUpdate,
+  resumeBatchUpdate,
+  setBatchLimitsUpdate,
+  type BatchPayoutInput,
+  type BatchPhase,
+  type BatchProgress,
+  type BatchStatus,
+  type ConcurrencyLimits,
+} from '../domain/batch-payout';
+import { PaymentStatus } from '../domain/search-attributes';
+
+type Activities = ReturnType<typeof batchPayoutActivities>;
+
+const { beginBatch, finishBatch, setBatchControl, cancelRemaining } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '1 minute' },
+});
+// A chunk heartbeats at every flush; a worker that dies mid-chunk is noticed within the heartbeat timeout
+// and the chunk runs again from what the DB says is done.
+const { payChunk } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '20s',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+
+/** Items per chunk activity. */
+export const CHUNK_SIZE = 5000;
+/** Chunks per run before continuing as new. */
+const CHUNKS_PER_RUN = 50;
+/** Attempts per item within the fast pass, and per sweep of the slow phase. */
+const FAST_ATTEMPTS = 4;
+const SLOW_ATTEMPTS = 8;
+
+interface State {
+  status: BatchStatus;
+  phase: BatchPhase;
+  nextChunk: number;
+  limits: ConcurrencyLimits;
+  concurrency: number;
+  startedAt: number;
+  snapshot?: BatchSnapshot;
+}
+
+export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: State): Promise<BatchProgress> {
+  const state: State = carried ?? {
+    status: 'running',
+    phase: 'begin',
+    nextChunk: 0,
+    limits: input.limits,
+    concurrency: input.limits.max,
+    startedAt: Date.now(),
+  };
+  const chunks = Math.ceil(input.itemCount / CHUNK_SIZE);
+  const progress = (): BatchProgress => {
+    const s = state.snapshot?.byStatus;
+    return {
+      batchPayId: input.batchPayId,
+      status: state.status,
+      phase: state.phase,
+      total: input.itemCount,
+      succeeded: s?.paid ?? 0,
+      failed: s ? s.failed + s.rejected + s.cancelled : 0,
+      inFlight: s ? s.held + s.retry : 0,
+      pending: s ? s.pending : input.itemCount,
+      concurrency: state.concurrency,
+      limits: state.limits,
+      paidAmount: state.snapshot?.paidAmount ?? '0',
+    };
+  };
+  const isOver = () => state.status === 'cancelling' || state.status === 'completed' || state.status === 'cancelled';
+  const control = async (status: BatchStatus, control: 'run' | 'pause' | 'cancel') => {
+    state.status = status;
+    upsertSearchAttributes([{ key: PaymentStatus, value: status }]);
+    await setBatchControl(input.batchPayId, { control, status });
+    return progress();
+  };
+
+  setHandler(batchProgressQuery, progress);
+  setHandler(pauseBatchUpdate, () => control('paused', 'pause'), {
+    validator: () => refuseUnless(state.status === 'running', `batch is ${state.status}, only a running batch can be paused`),
+  });
+  setHandler(resumeBatchUpdate, () => control('running', 'run'), {
+    validator: () => refuseUnless(state.status === 'paused', `batch is ${state.status}, only a paused batch can be resumed`),
+  });
+  setHandler(cancelBatchUpdate, () => control('cancelling', 'cancel'), {
+    validator: () => refuseUnless(!isOver(), `batch is already ${state.status}`),
+  });
+  setHandler(
+    setBatchLimitsUpdate,
+    async (limits) => {
+      state.limits = limits;
+      state.concurrency = Math.max(limits.min, Math.min(limits.max, state.concurrency));
+      await setBatchControl(input.batchPayId, { limits });
+      return progress();
+    },
+    {
+      validator: ({ min, max }) =>
+        refuseUnless(Number.isInteger(min) && Number.isInteger(max) && min >= 1 && max <= 200 && min <= max, 'limits need 1 ≤ min ≤ max ≤ 200'),
+    },
+  );
+
+  if (state.phase === 'begin') {
+    await beginBatch(input.batchPayId, input.itemCount);
+    state.phase = 'fast';
+  }
+
+  // The first pass: every chunk in order, at adaptive concurrency; failures past the fast phase's time box are left for the slow phase.
+  let chunksThisRun = 0;
+  while (state.nextChunk < chunks && !isOver()) {
+    await condition(() => state.status !== 'paused');
+    if (isOver()) break;
+    const fast = Date.now() - state.startedAt < input.fastPhaseMs;
+    const result = await payChunk({
+      batchPayId: input.batchPayId,
+      currency: input.currency,
+      range: { from: state.nextChunk * CHUNK_SIZE, to: (state.nextChunk + 1) * CHUNK_SIZE },
+      phase: 'fast',
+      concurrency: state.concurrency,
+      limits: state.limits,
+      maxAttempts: fast ? FAST_ATTEMPTS : 1,
+    });
+    state.concurrency = result.concurrency;
+    state.snapshot = result.snapshot;
+    if (result.interrupted) continue;
+    state.nextChunk++;
+    if (++chunksThisRun >= CHUNKS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished); // updates that are mid-way finish before the run ends
+      await continueAsNew<typeof BatchPayoutWorkflow>(input, state);
+    }
+  }
+
+  // The slow phase: what is left (held or to retry), at the lowest concurrency, with longer pauses between sweeps.
+  let idleSweeps = 0;
+  while (!isOver() && state.snapshot && state.snapshot.byStatus.held + state.snapshot.byStatus.retry > 0) {
+    await condition(() => state.status !== 'paused');
+    if (isOver()) break;
+    state.phase = 'slow';
+    const result = await payChunk({
+      batchPayId: input.batchPayId,
+      currency: input.currency,
+      phase: 'slow',
+      concurrency: state.limits.min,
+      limits: { min: state.limits.min, max: state.limits.min },
+      maxAttempts: SLOW_ATTEMPTS,
+    });
+    state.snapshot = result.snapshot;
+    if (result.interrupted) continue;
+    idleSweeps = result.settled === 0 ? idleSweeps + 1 : 0;
+    if (idleSweeps > 0) await sleep(Math.min(60_000, 1000 * 2 ** idleSweeps));
+  }
+
+  if (state.status === 'cancelling') {
+    // Never-sent items are voided; those that may have reached the provider are settled by its answer.
+    for (let round = 0; (await cancelRemaining(input.batchPayId)) > 0; round++) await sleep(Math.min(60_000, 1000 * 2 ** round));
+  }
+  state.phase = 'finish';
+  const final: BatchStatus = state.status === 'cancelling' ? 'cancelled' : 'completed';
+  state.snapshot = await finishBatch(input.batchPayId, input.currency, final);
+  state.status = final;
+  state.phase = 'done';
+  upsertSearchAttributes([{ key: PaymentStatus, value: final }]);
+  return progress();
+}
+
+function refuseUnless(ok: boolean, message: string): void {
+  if (!ok) throw ApplicationFailure.create({ type: 'invalid_batch_state', message, nonRetryable: true });
+}
