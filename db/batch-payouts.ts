@@ -139,6 +139,8 @@ export async function holdItems(db: Db, batch: { batchPayId: string; currency: s
       seq: items[i].seq,
       status: r.ok ? (r.state === 'pending' ? 'held' : r.state === 'posted' ? 'paid' : 'cancelled') : 'failed',
       amount: r.ok ? r.amount : null,
+      // From the hold on, a pay request may go out at any moment: such an item is never voided unasked.
+      maybe_sent: r.ok && r.state === 'pending',
       last_error: r.ok ? null : `${r.code}: ${r.message}`.slice(0, 255),
     }));
     await upsertItems(trx, batch.batchPayId, rows);
@@ -188,7 +190,7 @@ async function settleVoids(trx: Knex.Transaction, ids: string[]): Promise<void> 
   if (pending.length) await trx('transfers').whereIn('id', pending.map((r) => r.id)).update({ state: 'voided', updated_at: trx.fn.now(3) });
 }
 
-/** Marks every item that is not final as cancelled, voiding the holds of those never sent. Items that may have reached the provider are left for it to say. */
+/** Cancels the items never held (nothing to void, nothing sent). Held items may have reached the provider: they are left for it to say. */
 export async function cancelUnsent(db: Db, batchPayId: string): Promise<number> {
   const open: ItemRow[] = await db('batch_payout_items').where({ batch_pay_id: batchPayId }).whereIn('status', ['pending', 'held', 'retry']).andWhere({ maybe_sent: false });
   for (let i = 0; i < open.length; i += 1000) {
