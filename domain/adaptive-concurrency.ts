@@ -13,7 +13,7 @@ export class AdaptiveConcurrency {
     private value: number,
     private limits: ConcurrencyLimits,
     /** Results per decision: small enough to react within a second at full speed. */
-    private readonly window = 40,
+    private readonly window = 100,
   ) {
     this.value = clamp(value, limits);
   }
@@ -38,8 +38,8 @@ export class AdaptiveConcurrency {
     const total = this.ok + this.failed + this.limited;
     const successRate = this.ok / total;
     if (this.limited > 0) this.value = clamp(Math.floor(this.value * 0.75), this.limits);
-    else if (successRate >= 0.95) this.value = clamp(this.value + 4, this.limits);
-    else if (successRate < 0.8) this.value = clamp(Math.floor(this.value * 0.8), this.limits);
+    else if (successRate >= 0.9) this.value = clamp(this.value + 4, this.limits);
+    else if (successRate < 0.75) this.value = clamp(Math.floor(this.value * 0.8), this.limits);
     this.ok = this.failed = this.limited = 0;
   }
 }

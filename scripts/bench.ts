@@ -2,31 +2,27 @@
 // server with a SQLite file, one worker process, one API process), then prints one JSON line: end-to-end transfers
 // per second (HTTP accepted → workflow completed) with p50/p99, against the rate of a no-op workflow with one no-op
 // activity on the same server, and their ratio.
-import { rmSync, mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { DEV_API_KEY, loadConfig, ROOT_DIR } from '../config';
-import { createDb } from '../db/knex';
-import { checkInvariants, createTransfer } from '../db/ledger';
-import { migrateLatest } from '../db/migrate';
-import { createUser } from '../db/users';
-import { userAccount } from '../domain/ledger';
+import { DEV_API_KEY, loadConfig } from '../config';
+import { givenFundedUsers } from './fixtures';
+import { startPrivateStack } from './stack/private-stack';
+import { readFileSync } from 'node:fs';
+import { createBatch } from '../db/batch-payouts';
+import { checkInvariants } from '../db/ledger';
+import { batchStartOptions, batchWorkflowId } from '../domain/batch-payout';
+import type { BatchPayoutWorkflow } from '../workflows/batch-payout';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
-import { bundleWorkflows } from '../workers/bundle';
-import { startMariadb } from './stack/mariadb';
-import { freePorts } from './stack/ports';
-import { ServiceGroup } from './stack/processes';
-import { resolveTemporalCli, startTemporal, waitForWorker } from './stack/temporal';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { transfers: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' }, warmup: { type: 'string', default: '300' } },
+  options: { sizes: { type: 'string' }, transfers: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' }, warmup: { type: 'string', default: '300' } },
 });
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const round = (n: number, places = 1) => Number(n.toFixed(places));
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 /** Runs `total` jobs with `concurrency` in flight; returns the wall time and each job's latency. */
 async function drive(total: number, concurrency: number, job: (i: number) => Promise<void>) {
@@ -51,47 +47,17 @@ async function benchTransfers(): Promise<void> {
   const concurrency = Number(values.concurrency);
   const warmup = Number(values.warmup);
   const config = loadConfig();
-  const baseDir = path.join(config.dataDir, 'bench');
-  rmSync(path.join(baseDir, 'temporal.db'), { force: true });
-  rmSync(path.join(baseDir, 'temporal.db-wal'), { force: true });
-  rmSync(path.join(baseDir, 'temporal.db-shm'), { force: true });
-  mkdirSync(baseDir, { recursive: true });
-  const group = new ServiceGroup();
-  const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
-
+  const stack = await startPrivateStack('bench');
   try {
-    const [mysqlPort, temporalPort, uiPort, apiPort] = await freePorts(4);
-    const mariadb = await startMariadb(group, { baseDir, port: mysqlPort, database: 'durapay_bench', durable: true, recreateDatabase: true });
-    const cli = await resolveTemporalCli(config.stack);
-    await startTemporal(group, { cli, port: temporalPort, uiPort, namespace: 'default', dbFile: path.join(baseDir, 'temporal.db') });
-    const address = `127.0.0.1:${temporalPort}`;
-
-    const db = createDb(mariadb.url);
-    await migrateLatest(db);
+    const { db } = stack;
+    const address = stack.temporalAddress;
     const senders = Array.from({ length: 100 }, (_, i) => 1_000_000 + i);
     const receivers = Array.from({ length: 100 }, (_, i) => 2_000_000 + i);
-    for (const uid of [...senders, ...receivers]) await createUser(db, { uid }, 'CNY');
-    for (const uid of senders) {
-      await createTransfer(db, { id: `bench-fund-${uid}`, debitAccount: 'external:bank', creditAccount: userAccount(uid), amount: '1000000', currency: 'CNY', kind: 'credit', reference: 'bench' });
-    }
-
-    const bundlePath = path.join(baseDir, 'workflow-bundle.js');
-    writeFileSync(bundlePath, await bundleWorkflows());
-    const env = {
-      DATABASE_URL: mariadb.url,
-      TEMPORAL_ADDRESS: address,
-      API_PORT: String(apiPort),
-      WORKFLOW_BUNDLE_PATH: bundlePath,
-      RATE_LIMIT_PER_SECOND: '1000000',
-      LOG_LEVEL: 'warn',
-      NODE_ENV: 'development',
-    };
-    const tsx = ['--import', 'tsx'];
-    const worker = group.spawn({ name: 'worker', command: process.execPath, args: [...tsx, 'workers/main.ts'], cwd: ROOT_DIR, env, echo: () => false });
-    group.spawn({ name: 'api', command: process.execPath, args: [...tsx, 'api/main.ts'], cwd: ROOT_DIR, env, echo: () => false });
-    await waitForWorker(address, 'default', config.temporal.taskQueue, () => worker);
-    const base = `http://127.0.0.1:${apiPort}`;
-    for (let up = false; !up; ) up = await fetch(`${base}/health`).then((r) => r.ok, () => false);
+    await givenFundedUsers(db, senders, '1000000');
+    await givenFundedUsers(db, receivers, '0');
+    await stack.startWorker();
+    await stack.startApi();
+    const base = stack.apiUrl;
 
     let failures = 0;
     const transfer = (prefix: string) => async (i: number) => {
@@ -164,13 +130,86 @@ async function benchTransfers(): Promise<void> {
       }),
     );
     await connection.close();
-    await db.destroy();
   } finally {
-    await group.stopAll();
+    await stack.stop();
   }
 }
 
-const benches: Record<string, () => Promise<void>> = { transfers: benchTransfers };
+/** Peak resident memory of a process (Linux VmHWM), in MiB. */
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return round(Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024);
+}
+
+/**
+ * `npm run bench -- batch`: one JSON line per batch size (10,000, then 100,000 items) paid through the sandbox at
+ * 50 ± 20 ms latency, capacity 64, 5 % transient failures: payouts per second against the provider's own
+ * capacity rate (capacity ÷ mean latency), duplicates at the provider, and the worker's peak RSS.
+ */
+async function benchBatch(): Promise<void> {
+  const sizes = values.sizes ? values.sizes.split(',').map(Number) : [10_000, 100_000];
+  const config = loadConfig();
+  const stack = await startPrivateStack('bench-batch');
+  try {
+    const provider = { latencyMs: 50, jitterMs: 20, capacity: 64, failureRate: 0.05 };
+    const sandbox = async (route: string, body?: unknown) => {
+      const res = await fetch(`${stack.sandboxUrl}/sandbox/payouts${route}`, {
+        method: body === undefined ? 'GET' : 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return res.json() as Promise<{ total: number; duplicates: number }>;
+    };
+    const worker = await stack.startWorker();
+    const connection = await Connection.connect({ address: stack.temporalAddress });
+    const client = new Client({ connection });
+    let nextUid = 5_000_000;
+    for (const size of sizes) {
+      const uids = Array.from({ length: size }, () => nextUid++);
+      log(`funding ${size} users`);
+      await givenFundedUsers(stack.db, uids, '100.00');
+      await sandbox('/reset', {});
+      await sandbox('/config', provider);
+      const batchPayId = `bench-${size}-${Date.now()}`;
+      log(`paying a batch of ${size}`);
+      const started = performance.now();
+      const limits = { min: config.batch.minConcurrency, max: config.batch.maxConcurrency };
+      await createBatch(stack.db, { batchPayId, workflowId: batchWorkflowId(batchPayId), currency: 'CNY', items: uids.map((uid) => ({ uid, amount: '1.00' })), limits });
+      const handle = await client.workflow.start<typeof BatchPayoutWorkflow>(
+        'BatchPayoutWorkflow',
+        batchStartOptions({ batchPayId, currency: 'CNY', itemCount: size, limits, fastPhaseMs: config.batch.fastPhaseMs }, config.temporal.taskQueue),
+      );
+      const result = await handle.result();
+      const seconds = (performance.now() - started) / 1000;
+      const executions = await sandbox(`/executions?batchPayId=${batchPayId}`);
+      const payoutsPerSecond = result.succeeded / seconds;
+      const capacityRate = provider.capacity / (provider.latencyMs / 1000);
+      const invariants = await checkInvariants(stack.db);
+      console.log(
+        JSON.stringify({
+          bench: 'batch',
+          items: size,
+          paid: result.succeeded,
+          failed: result.failed,
+          wallSeconds: round(seconds, 2),
+          payoutsPerSecond: round(payoutsPerSecond),
+          providerCapacityRate: capacityRate,
+          ratio: round(payoutsPerSecond / capacityRate, 3),
+          providerExecutions: executions.total,
+          duplicates: executions.duplicates,
+          workerPeakRssMiB: peakRssMiB(worker.pid),
+          ledgerInvariantsOk: invariants.ok,
+          provider: `${provider.latencyMs}±${provider.jitterMs} ms, capacity ${provider.capacity}, ${provider.failureRate * 100}% transient 5xx`,
+        }),
+      );
+    }
+    await connection.close();
+  } finally {
+    await stack.stop();
+  }
+}
+
+const benches: Record<string, () => Promise<void>> = { transfers: benchTransfers, batch: benchBatch };
 const name = positionals[0] ?? 'transfers';
 const bench = benches[name];
 if (!bench) {

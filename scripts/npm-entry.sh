@@ -24,6 +24,7 @@ case "$command" in
   api)          exec "$tsx" api/main.ts ;;
   worker)       exec "$tsx" workers/main.ts ;;
   bench)        exec "$tsx" scripts/bench.ts "$@" ;;
+  chaos)        exec "$tsx" scripts/chaos.ts "$@" ;;
   ledger-check) exec "$tsx" scripts/ledger-check.ts ;;
   test)
     "$tsx" scripts/stack/install.ts   # MariaDB's packages and the temporal CLI, when missing
@@ -31,7 +32,7 @@ case "$command" in
     exec npx jest "$@"
     ;;
   *)
-    echo "usage: bash scripts/npm-entry.sh start|api|worker|bench|ledger-check|test [args…]" >&2
+    echo "usage: bash scripts/npm-entry.sh start|api|worker|bench|chaos|ledger-check|test [args…]" >&2
     exit 64
     ;;
 esac

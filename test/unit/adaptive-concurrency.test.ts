@@ -7,7 +7,7 @@ const feed = (c: AdaptiveConcurrency, what: Observation, n: number) => {
 describe('adaptive concurrency', () => {
   it('grows while the provider succeeds, up to the maximum', () => {
     const c = new AdaptiveConcurrency(10, { min: 10, max: 60 });
-    feed(c, 'ok', 40);
+    feed(c, 'ok', 100);
     expect(c.current).toBe(14);
     feed(c, 'ok', 4000);
     expect(c.current).toBe(60);
@@ -15,7 +15,7 @@ describe('adaptive concurrency', () => {
 
   it('backs off when the success rate falls, never below the minimum', () => {
     const c = new AdaptiveConcurrency(60, { min: 10, max: 60 });
-    for (let i = 0; i < 40; i++) c.observe(i % 2 ? 'ok' : 'failed');
+    for (let i = 0; i < 100; i++) c.observe(i % 2 ? 'ok' : 'failed');
     expect(c.current).toBe(48);
     feed(c, 'failed', 4000);
     expect(c.current).toBe(10);
@@ -23,10 +23,10 @@ describe('adaptive concurrency', () => {
 
   it('backs off harder on any 429, and holds steady on a middling success rate', () => {
     const c = new AdaptiveConcurrency(40, { min: 10, max: 60 });
-    feed(c, 'ok', 39);
+    feed(c, 'ok', 99);
     c.observe('rate_limited');
     expect(c.current).toBe(30);
-    for (let i = 0; i < 40; i++) c.observe(i % 10 === 0 ? 'failed' : 'ok');
+    for (let i = 0; i < 100; i++) c.observe(i % 5 === 0 ? 'failed' : 'ok');
     expect(c.current).toBe(30);
   });
 

@@ -1,0 +1,104 @@
+// A private stack for benchmarks and chaos runs: MariaDB, a Temporal dev server on a SQLite file (restartable),
+// the sandbox, and worker / api processes that can be killed and started again, all on free ports.
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, ROOT_DIR } from '../../config';
+import { createDb, type Db } from '../../db/knex';
+import { migrateLatest } from '../../db/migrate';
+import { bundleWorkflows } from '../../workers/bundle';
+import { startMariadb } from './mariadb';
+import { freePorts } from './ports';
+import { ServiceGroup, type Service } from './processes';
+import { resolveTemporalCli, startTemporal, waitForWorker } from './temporal';
+
+export interface PrivateStack {
+  db: Db;
+  temporalAddress: string;
+  apiUrl: string;
+  sandboxUrl: string;
+  /** The environment the stack's processes run with. */
+  env: Record<string, string>;
+  startWorker(): Promise<Service>;
+  startApi(): Promise<Service>;
+  restartTemporal(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const log = (msg: string) => process.stderr.write(`[stack] ${msg}\n`);
+
+export async function startPrivateStack(name: string, extraEnv: Record<string, string> = {}): Promise<PrivateStack> {
+  const config = loadConfig();
+  const baseDir = path.join(config.dataDir, name);
+  mkdirSync(baseDir, { recursive: true });
+  const dbFile = path.join(baseDir, 'temporal.db');
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbFile}${suffix}`, { force: true });
+  const group = new ServiceGroup();
+  try {
+    const [mysqlPort, temporalPort, uiPort, apiPort, sandboxPort] = await freePorts(5);
+    const mariadb = await startMariadb(group, { baseDir, port: mysqlPort, database: `durapay_${name}`, durable: true, recreateDatabase: true });
+    const cli = await resolveTemporalCli(config.stack);
+    const temporal = { cli, port: temporalPort, uiPort, namespace: config.temporal.namespace, dbFile };
+    let temporalService = await startTemporal(group, temporal);
+    const temporalAddress = `127.0.0.1:${temporalPort}`;
+    const db = createDb(mariadb.url);
+    await migrateLatest(db);
+
+    const bundlePath = path.join(baseDir, 'workflow-bundle.js');
+    writeFileSync(bundlePath, await bundleWorkflows());
+    const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
+    const env = {
+      DATABASE_URL: mariadb.url,
+      TEMPORAL_ADDRESS: temporalAddress,
+      API_PORT: String(apiPort),
+      SANDBOX_PORT: String(sandboxPort),
+      PAYOUT_API_URL: `${sandboxUrl}/thirdpart/onePass`,
+      WORKFLOW_BUNDLE_PATH: bundlePath,
+      RATE_LIMIT_PER_SECOND: '1000000',
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'development',
+      ...extraEnv,
+    };
+    const spawnEntry = (entry: string, label: string) =>
+      group.spawn({ name: label, command: process.execPath, args: ['--import', 'tsx', entry], cwd: ROOT_DIR, env, echo: () => false });
+    const waitHealthy = async (url: string, service: Service) => {
+      for (;;) {
+        if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return;
+        if (!service.running()) throw new Error(`${service.name} ${await service.exited}:\n${service.tail()}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    const sandbox = spawnEntry('sandbox/main.ts', 'sandbox');
+    await waitHealthy(sandboxUrl, sandbox);
+    let workers = 0;
+
+    return {
+      db,
+      temporalAddress,
+      apiUrl: `http://127.0.0.1:${apiPort}`,
+      sandboxUrl,
+      env,
+      async startWorker() {
+        const worker = spawnEntry('workers/main.ts', `worker-${++workers}`);
+        await waitForWorker(temporalAddress, config.temporal.namespace, config.temporal.taskQueue, () => worker);
+        return worker;
+      },
+      async startApi() {
+        const api = spawnEntry('api/main.ts', 'api');
+        await waitHealthy(`http://127.0.0.1:${apiPort}`, api);
+        return api;
+      },
+      async restartTemporal() {
+        log('restarting the Temporal dev server (same database file)');
+        await temporalService.stop();
+        temporalService = await startTemporal(group, temporal);
+      },
+      async stop() {
+        await db.destroy();
+        await group.stopAll();
+      },
+    };
+  } catch (err) {
+    await group.stopAll();
+    throw err;
+  }
+}
