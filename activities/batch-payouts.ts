@@ -47,6 +47,7 @@ export interface ChunkResult {
   snapshot: BatchSnapshot;
 }
 
+const FIRST_HOLD_BATCH = 100;
 const HOLD_BATCH = 500;
 const FLUSH_EVERY_MS = 100;
 const FLUSH_AT = 250;
@@ -91,7 +92,7 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
      */
     async payChunk(args: ChunkArgs): Promise<ChunkResult> {
       const ctx = Context.current();
-      const open = args.range ? await openItemsOfChunk(db, args.batchPayId, args.range.from, args.range.to) : await openItems(db, args.batchPayId, 5000);
+      const open = args.range ? await openItemsOfChunk(db, args.batchPayId, args.range.from, args.range.to) : await openItems(db, args.batchPayId, 10_000);
       const controller = new AdaptiveConcurrency(args.concurrency, args.limits);
       const queue: Work[] = [];
       const buffered: ItemOutcome[] = [];
@@ -158,8 +159,9 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
       const toWork = (item: ItemRow): Work => ({ item, uid: Number(item.uid), amount: formatAmount(item.amount!, args.currency), attempts: item.attempts, tries: 0, notBefore: 0 });
       queue.push(...open.filter((i) => i.status !== 'pending').map(toWork));
       let holding: Promise<void> = Promise.resolve();
-      for (let i = 0; i < pending.length; i += HOLD_BATCH) {
-        const slice = pending.slice(i, i + HOLD_BATCH);
+      // A small first slice, so that the first payouts go out while the bigger holds are taken.
+      for (let i = 0, size = FIRST_HOLD_BATCH; i < pending.length; i += size, size = HOLD_BATCH) {
+        const slice = pending.slice(i, i + size);
         holding = holding.then(async () => {
           const results = await holdItems(db, { batchPayId: args.batchPayId, currency: args.currency }, slice);
           results.forEach((r, k) => {

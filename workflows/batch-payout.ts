@@ -42,7 +42,7 @@ const { payChunk } = proxyActivities<Activities>({
 });
 
 /** Items per chunk activity. */
-export const CHUNK_SIZE = 5000;
+export const CHUNK_SIZE = 10_000;
 /** Chunks per run before continuing as new. */
 const CHUNKS_PER_RUN = 50;
 /** Attempts per item within the fast pass, and per sweep of the slow phase. */
