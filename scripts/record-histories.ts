@@ -7,8 +7,10 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, ROOT_DIR } from '../config';
 import { createDb, type Db } from '../db/knex';
+import { createBatch } from '../db/batch-payouts';
 import { createTransfer } from '../db/ledger';
 import { createUser } from '../db/users';
+import { batchStartOptions, batchWorkflowId } from '../domain/batch-payout';
 import { userAccount } from '../domain/ledger';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
 import { bundleWorkflows } from '../workers/bundle';
@@ -39,7 +41,17 @@ async function main(): Promise<void> {
     'credit-posted': { transferId: transferWorkflowId(`history-credit-${stamp}`), kind: 'credit', sourceAccount: 'external:bank', targetUid: b, amount: '5.00', currency: 'CNY' },
   };
 
+  const payees = [await givenUser(db, 920_000_000 + (stamp % 1_000_000), '10.00'), await givenUser(db, 930_000_000 + (stamp % 1_000_000), '10.00')];
+  const batchPayId = `history-batch-${stamp}`;
+  const limits = { min: 2, max: 4 };
+  await createBatch(db, { batchPayId, workflowId: batchWorkflowId(batchPayId), currency: 'CNY', items: payees.map((uid) => ({ uid, amount: '3.00' })), limits });
+
   await worker.runUntil(async () => {
+    const batch = await client.workflow.start('BatchPayoutWorkflow', batchStartOptions({ batchPayId, currency: 'CNY', itemCount: 2, limits, fastPhaseMs: 30_000 }, config.temporal.taskQueue));
+    await batch.result();
+    const batchFile = path.join(ROOT_DIR, 'test', 'histories', 'batch-payout-completed.json');
+    writeFileSync(batchFile, `${historyToJSON(await batch.fetchHistory())}\n`);
+    console.log(`recorded ${batch.workflowId} → ${path.relative(ROOT_DIR, batchFile)}`);
     for (const [name, input] of Object.entries(scenarios)) {
       const handle: WorkflowHandle = await client.workflow.start('TransferWorkflow', transferStartOptions(input, config.temporal.taskQueue));
       await handle.result().catch(() => undefined);
