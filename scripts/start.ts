@@ -1,4 +1,4 @@
-// `npm start`: the whole local stack in the foreground (MariaDB, the Temporal dev server, the worker, the api); Ctrl-C stops it all.
+// `npm start`: the whole local stack in the foreground (MariaDB, the Temporal dev server, the sandbox, the worker, the api); Ctrl-C stops it all.
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +19,7 @@ const { stack } = config;
 const dataDir = path.resolve(config.dataDir);
 const temporalAddress = `127.0.0.1:${stack.temporalPort}`;
 const databaseUrl = stack.externalDatabaseUrl ?? `mysql://durapay:durapay@127.0.0.1:${stack.mysqlPort}/durapay`;
+const sandboxUrl = `http://127.0.0.1:${config.sandbox.port}`;
 const urls = {
   api: config.api.publicUrl,
   docs: `${config.api.publicUrl}/docs`,
@@ -26,6 +27,7 @@ const urls = {
   temporalUi: `http://localhost:${stack.temporalUiPort}`,
   temporal: temporalAddress,
   mysql: withoutPassword(databaseUrl),
+  sandbox: `http://localhost:${config.sandbox.port}`,
 };
 const log = (message: string) => console.log(`[stack] ${message}`);
 
@@ -64,11 +66,13 @@ async function main(): Promise<void> {
   for (const result of started) if (result.status === 'rejected') throw result.reason;
   await migrate();
 
+  const sandbox = supervise('sandbox', 'sandbox/main.ts');
   const worker = supervise('worker', 'workers/main.ts');
   const api = supervise('api', 'api/main.ts');
-  await waitForHealth(api.current);
+  await waitForHealth(sandbox.current, sandboxUrl);
+  await waitForHealth(api.current, `http://127.0.0.1:${config.api.port}`);
   await waitForWorker(temporalAddress, config.temporal.namespace, config.temporal.taskQueue, () => worker.current);
-  worker.restartOnCrash = api.restartOnCrash = true;
+  sandbox.restartOnCrash = worker.restartOnCrash = api.restartOnCrash = true;
   printUrls(urls);
   console.log('Ctrl-C stops everything.\n');
 }
@@ -99,6 +103,9 @@ function supervise(name: string, entry: string) {
         TEMPORAL_ADDRESS: temporalAddress,
         TEMPORAL_UI_URL: urls.temporalUi,
         DATA_DIR: dataDir,
+        SANDBOX_PORT: String(config.sandbox.port),
+        // The local stack pays out through its own sandbox.
+        PAYOUT_API_URL: `${sandboxUrl}/thirdpart/onePass`,
       },
     });
     child.current = service;
@@ -116,18 +123,18 @@ function supervise(name: string, entry: string) {
   return child;
 }
 
-async function waitForHealth(api: Service): Promise<void> {
+async function waitForHealth(service: Service, url: string): Promise<void> {
   const deadline = Date.now() + HEALTH_TIMEOUT_MS;
-  while (!(await answersHealth())) {
-    if (!api.running()) throw new Error(`the api ${await api.exited} before answering ${urls.api}/health`);
-    if (Date.now() > deadline) throw new Error(`GET ${urls.api}/health did not answer 200 within ${HEALTH_TIMEOUT_MS / 1000}s`);
+  while (!(await answersHealth(url))) {
+    if (!service.running()) throw new Error(`the ${service.name} ${await service.exited} before answering ${url}/health`);
+    if (Date.now() > deadline) throw new Error(`GET ${url}/health did not answer 200 within ${HEALTH_TIMEOUT_MS / 1000}s`);
     await sleep(250);
   }
 }
 
-async function answersHealth(): Promise<boolean> {
+async function answersHealth(url = `http://127.0.0.1:${config.api.port}`): Promise<boolean> {
   try {
-    const response = await fetch(`http://127.0.0.1:${config.api.port}/health`, { signal: AbortSignal.timeout(2000) });
+    const response = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
     return response.status === 200;
   } catch {
     return false;
@@ -139,6 +146,7 @@ async function refuseBusyPorts(): Promise<void> {
     ['API_PORT', config.api.port],
     ['TEMPORAL_PORT', stack.temporalPort],
     ['TEMPORAL_UI_PORT', stack.temporalUiPort],
+    ['SANDBOX_PORT', config.sandbox.port],
   ];
   if (!stack.externalDatabaseUrl) ports.push(['MYSQL_PORT', stack.mysqlPort]);
   for (const [name, port] of ports) {
@@ -156,6 +164,7 @@ function printUrls(u: Record<string, string>): void {
     Temporal UI  ${u.temporalUi}
     Temporal     ${u.temporal} (gRPC)
     MySQL        ${u.mysql}
+    Sandbox      ${u.sandbox ?? '(not recorded)'} (payout API /thirdpart/onePass, control /sandbox/payouts)
     Dev API key  ${DEV_API_KEY}
     Try it:      ${curl}
 `);

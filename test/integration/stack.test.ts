@@ -46,7 +46,7 @@ const api = (port: number, route: string, init: { method?: string; headers?: Rec
 describe('npm start', () => {
   let dataDir: string;
   let env: NodeJS.ProcessEnv;
-  let ports: { api: number; temporal: number; temporalUi: number; mysql: number };
+  let ports: { api: number; temporal: number; temporalUi: number; mysql: number; sandbox: number };
   let first: Run;
   let restarted: Run | undefined;
   let record: StackRecord;
@@ -54,10 +54,10 @@ describe('npm start', () => {
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durapay-start-'));
-    const [api, temporal, temporalUi, mysql] = await freePorts(4);
-    ports = { api, temporal, temporalUi, mysql };
+    const [api, temporal, temporalUi, mysql, sandbox] = await freePorts(5);
+    ports = { api, temporal, temporalUi, mysql, sandbox };
     // A user's shell: none of the test stack's addresses, only the ports and data dir this test chose.
-    const { DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_UI_URL, WORKFLOW_BUNDLE_PATH, NODE_ENV, RATE_LIMIT_PER_SECOND, ...shell } = process.env;
+    const { DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_UI_URL, WORKFLOW_BUNDLE_PATH, NODE_ENV, RATE_LIMIT_PER_SECOND, SANDBOX_URL, PAYOUT_API_URL, ...shell } = process.env;
     env = {
       ...shell,
       DATA_DIR: dataDir,
@@ -65,6 +65,7 @@ describe('npm start', () => {
       TEMPORAL_PORT: String(temporal),
       TEMPORAL_UI_PORT: String(temporalUi),
       MYSQL_PORT: String(mysql),
+      SANDBOX_PORT: String(sandbox),
       LOG_LEVEL: 'warn',
     };
   });
@@ -89,7 +90,9 @@ describe('npm start', () => {
     expect(await openapi.json()).toHaveProperty(['paths', '/health']);
 
     record = JSON.parse(fs.readFileSync(path.join(dataDir, 'stack.lock'), 'utf8'));
-    expect(record.services.map((s) => s.name).sort()).toEqual(['api', 'mariadb', 'temporal', 'worker']);
+    expect(first.output()).toContain(`http://localhost:${ports.sandbox}`);
+    expect((await fetch(`http://127.0.0.1:${ports.sandbox}/health`)).status).toBe(200);
+    expect(record.services.map((s) => s.name).sort()).toEqual(['api', 'mariadb', 'sandbox', 'temporal', 'worker']);
   }, 180_000);
 
   it('runs a credit through its worker with the dev API key', async () => {

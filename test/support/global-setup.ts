@@ -1,7 +1,7 @@
-// Jest globalSetup: the tests' own stack (a private MariaDB and an in-memory Temporal dev server on free ports, beside any `npm start` stack), migrated, with the workflows bundled once; test files learn where it is from process.env (see test-env.ts).
+// Jest globalSetup: the tests' own stack (a private MariaDB, an in-memory Temporal dev server and the sandbox on free ports, beside any `npm start` stack), migrated, with the workflows bundled once; test files learn where it is from process.env (see test-env.ts).
 import fs from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../config';
+import { loadConfig, ROOT_DIR } from '../../config';
 import { createDb } from '../../db/knex';
 import { migrateLatest } from '../../db/migrate';
 import { acquireStackLock, type StackLock } from '../../scripts/stack/lock';
@@ -10,6 +10,7 @@ import { freePorts } from '../../scripts/stack/ports';
 import { ServiceGroup } from '../../scripts/stack/processes';
 import { resolveTemporalCli, startTemporal } from '../../scripts/stack/temporal';
 import { bundleWorkflows } from '../../workers/bundle';
+import { waitForSandbox } from './sandbox';
 
 export interface TestStack {
   services: ServiceGroup;
@@ -51,7 +52,8 @@ export default async function globalSetup(): Promise<void> {
   }
 
   try {
-    const [mysqlPort, temporalPort, temporalUiPort] = await freePorts(3);
+    const [mysqlPort, temporalPort, temporalUiPort, sandboxPort] = await freePorts(4);
+    const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
     const bundlePath = path.join(dir, 'workflow-bundle.js');
     // Side by side; all attempts finish before a failure is reported, so the cleanup below finds every process.
     const results = await Promise.allSettled([
@@ -61,6 +63,16 @@ export default async function globalSetup(): Promise<void> {
         await startTemporal(services, { cli, port: temporalPort, uiPort: temporalUiPort, namespace: config.temporal.namespace });
       }),
       bundleWorkflows().then((code) => fs.writeFileSync(bundlePath, code)),
+      waitForSandbox(
+        sandboxUrl,
+        services.spawn({
+          name: 'sandbox',
+          command: process.execPath,
+          args: ['--import', 'tsx', 'sandbox/main.ts'],
+          cwd: ROOT_DIR,
+          env: { SANDBOX_PORT: String(sandboxPort), NODE_ENV: 'test', LOG_LEVEL: 'warn' },
+        }),
+      ),
     ]);
     for (const result of results) if (result.status === 'rejected') throw result.reason;
     const databaseUrl = (results[0] as PromiseFulfilledResult<RunningMariadb>).value.url;
@@ -77,12 +89,14 @@ export default async function globalSetup(): Promise<void> {
       TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
       TEMPORAL_UI_URL: `http://localhost:${temporalUiPort}`,
       WORKFLOW_BUNDLE_PATH: bundlePath,
+      SANDBOX_URL: sandboxUrl,
+      PAYOUT_API_URL: `${sandboxUrl}/thirdpart/onePass`,
       NODE_ENV: 'test',
       LOG_LEVEL: 'warn',
       // Every test client is 127.0.0.1: the rate limit tests set their own.
       RATE_LIMIT_PER_SECOND: '100000',
     });
-    console.log(`\n[test stack] MariaDB :${mysqlPort}, Temporal :${temporalPort} (UI :${temporalUiPort}), ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    console.log(`\n[test stack] MariaDB :${mysqlPort}, Temporal :${temporalPort} (UI :${temporalUiPort}), sandbox :${sandboxPort}, ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   } catch (err) {
     await services.stopAll();
     lock.release();

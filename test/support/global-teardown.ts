@@ -1,4 +1,4 @@
-// Jest globalTeardown: stops the test stack's processes (Temporal, then MariaDB) and releases its lock.
+// Jest globalTeardown: stops the test stack's processes (the sandbox, Temporal, MariaDB) and releases its lock.
 import type {} from './global-setup'; // the type of globalThis.__durapayTestStack
 
 export default async function globalTeardown(): Promise<void> {

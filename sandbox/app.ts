@@ -1,0 +1,27 @@
+// The sandbox's HTTP app: every provider emulator under the path its real gateway uses, and its control API under /sandbox.
+import express from 'express';
+import { createPayoutEmulator } from './payouts';
+
+export interface SandboxOptions {
+  /** The credentials the payout provider accepts (the engine's PAYOUT_APP_ID and PAYOUT_TOKEN). */
+  payouts: { appId: string; token: string };
+}
+
+export function createSandboxApp(options: SandboxOptions): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok', emulators: ['payouts'] });
+  });
+
+  const payouts = createPayoutEmulator(options.payouts);
+  app.use('/thirdpart/onePass', payouts.provider);
+  app.use('/sandbox/payouts', payouts.control);
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  return app;
+}
