@@ -20,6 +20,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   pending_transfer_already_posted: 409,
   pending_transfer_already_voided: 409,
   transfer_not_pending: 409,
+  invalid_batch_state: 409,
   unknown_user: 422,
   account_not_found: 422,
   insufficient_funds: 422,
@@ -27,6 +28,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   pending_transfer_not_found: 422,
   rate_limited: 429,
   overloaded: 503,
+  workflow_unavailable: 503,
   internal_error: 500,
 };
 

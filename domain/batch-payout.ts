@@ -33,6 +33,12 @@ export interface ConcurrencyLimits {
   max: number;
 }
 
+/** The highest concurrency ops may set for a batch. */
+export const CONCURRENCY_CEILING = 200;
+
+export const validLimits = ({ min, max }: ConcurrencyLimits): boolean =>
+  Number.isInteger(min) && Number.isInteger(max) && min >= 1 && max <= CONCURRENCY_CEILING && min <= max;
+
 /**
  * The workflow's input. The items themselves are stored by the API in `batch_payout_items` before the
  * start (a batch of 100,000 would not fit a Temporal payload); the workflow reads them through activities.

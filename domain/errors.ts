@@ -20,11 +20,13 @@ export const ErrorCodes = [
   'pending_transfer_already_posted',
   'pending_transfer_already_voided',
   'transfer_not_pending',
+  'invalid_batch_state',
   'not_found',
   'unauthorized',
   'forbidden',
   'rate_limited',
   'overloaded',
+  'workflow_unavailable',
   'internal_error',
 ] as const;
 

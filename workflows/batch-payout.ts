@@ -24,6 +24,8 @@ import {
   type BatchProgress,
   type BatchStatus,
   type ConcurrencyLimits,
+  CONCURRENCY_CEILING,
+  validLimits,
 } from '../domain/batch-payout';
 import { PaymentStatus } from '../domain/search-attributes';
 
@@ -112,8 +114,7 @@ export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: Sta
       return progress();
     },
     {
-      validator: ({ min, max }) =>
-        refuseUnless(Number.isInteger(min) && Number.isInteger(max) && min >= 1 && max <= 200 && min <= max, 'limits need 1 ≤ min ≤ max ≤ 200'),
+      validator: (limits) => refuseUnless(validLimits(limits), `limits need 1 ≤ min ≤ max ≤ ${CONCURRENCY_CEILING}`),
     },
   );
 
@@ -137,7 +138,8 @@ export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: Sta
       limits: state.limits,
       maxAttempts: fast ? FAST_ATTEMPTS : 1,
     });
-    state.concurrency = result.concurrency;
+    // Limits may have changed while the chunk ran.
+    state.concurrency = Math.max(state.limits.min, Math.min(state.limits.max, result.concurrency));
     state.snapshot = result.snapshot;
     if (result.interrupted) continue;
     state.nextChunk++;

@@ -10,13 +10,18 @@ import { userAccount } from '../../domain/ledger';
 import { formatAmount, money, parseAmount } from '../../domain/money';
 import { isIdempotencyKey } from '../../domain/transfer';
 import type { RouteContext } from '../app';
+import { submitBatch } from '../batch-payouts';
 import { describeFailure, httpStatusOf } from '../errors';
 import { SECURITY } from '../openapi';
 import { Amount, LooseUid, parseWith } from '../schemas';
 import { assertUsersExist, submitTransfer } from '../transfers';
+import { BatchPayId } from './batch-payouts';
 
 const MAX_QUERY_UIDS = 1000;
 
+const BatchPayRequest = z
+  .object({ batchPayId: BatchPayId, uids: z.array(LooseUid) })
+  .meta({ id: 'OnePassBatchPayRequest', example: { batchPayId: 'batch_20240723_001', uids: [1001, 1002, 1003, 1004, 1005] } });
 const UserTradeRequest = z.object({ sourceUid: LooseUid, targetUid: LooseUid, amount: Amount }).meta({ id: 'OnePassUserTradeRequest' });
 const QueryUserAmountRequest = z.array(LooseUid).max(MAX_QUERY_UIDS).meta({ id: 'OnePassQueryUserAmountRequest', example: [1001, 1002, 1003] });
 const ValidateBalanceRequest = z.object({ uid: LooseUid, expectedAmount: Amount }).meta({ id: 'OnePassValidateBalanceRequest' });
@@ -52,6 +57,26 @@ export function onePassRoutes(ctx: RouteContext): Router {
   const { registry, requireScope, db, config } = ctx;
   const currency = config.ledger.defaultCurrency;
   const router = Router();
+
+  registry.registerPath({
+    method: 'post',
+    path: '/onePass/batchPay',
+    summary: 'One-Pass: pay each user his whole available balance through the payout API',
+    description:
+      'Same engine as POST /api/v1/batch-payouts with `uids`: answers once the batch is stored and its workflow started; ' +
+      'follow it at GET /api/v1/batch-payouts/{batchPayId}. The same batchPayId again starts nothing new; with other uids, code 409.',
+    security: SECURITY,
+    request: { body: { required: true, content: { 'application/json': { schema: BatchPayRequest } } } },
+    responses: {
+      200: { description: 'msg ok, data null.', content: { 'application/json': { schema: envelope(z.null(), 'OnePassBatchPayResponse') } } },
+      ...onePassErrors,
+    },
+  });
+  router.post('/onePass/batchPay', requireScope('transfers:write'), async (req, res) => {
+    const body = parseWith(BatchPayRequest, req.body, 'body');
+    await submitBatch(ctx, { batchPayId: body.batchPayId, currency, uids: body.uids });
+    send(req, res, 200, 'ok', null);
+  });
 
   registry.registerPath({
     method: 'post',
