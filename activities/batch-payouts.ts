@@ -49,6 +49,8 @@ export interface ChunkResult {
 
 const FIRST_HOLD_BATCH = 100;
 const HOLD_BATCH = 500;
+/** Held items waiting to be sent, beyond which no more holds are taken for now (about a second of payouts). */
+const HOLD_AHEAD = 1000;
 const FLUSH_EVERY_MS = 100;
 const FLUSH_AT = 250;
 const CONTROL_EVERY_MS = 250;
@@ -154,26 +156,25 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
         }
       };
 
-      // Holds are taken ahead of the payouts, HOLD_BATCH items per transaction, while earlier ones are being paid.
+      // Holds are taken a little ahead of the payouts (HOLD_BATCH items per transaction), not all at once:
+      // they need the same CPU and DB time as the payouts' own posts.
       const pending = open.filter((i) => i.status === 'pending');
       const toWork = (item: ItemRow): Work => ({ item, uid: Number(item.uid), amount: formatAmount(item.amount!, args.currency), attempts: item.attempts, tries: 0, notBefore: 0 });
       queue.push(...open.filter((i) => i.status !== 'pending').map(toWork));
-      let holding: Promise<void> = Promise.resolve();
-      // A small first slice, so that the first payouts go out while the bigger holds are taken.
-      for (let i = 0, size = FIRST_HOLD_BATCH; i < pending.length; i += size, size = HOLD_BATCH) {
-        const slice = pending.slice(i, i + size);
-        holding = holding.then(async () => {
+      let holdsDone = false;
+      const holding = (async () => {
+        // A small first slice, so that the first payouts go out at once.
+        for (let i = 0, size = FIRST_HOLD_BATCH; i < pending.length && control === 'run'; i += size, size = HOLD_BATCH) {
+          while (queue.length >= HOLD_AHEAD && control === 'run') await sleep(10);
+          const slice = pending.slice(i, i + size);
           const results = await holdItems(db, { batchPayId: args.batchPayId, currency: args.currency }, slice);
           results.forEach((r, k) => {
             if (r.ok && r.state === 'pending') queue.push(toWork({ ...slice[k], amount: r.amount, status: 'held' }));
             else settled++;
           });
-        });
-      }
-      let holdsDone = false;
-      holding = holding.then(() => {
+        }
         holdsDone = true;
-      });
+      })();
 
       const inFlight = new Set<Promise<void>>();
       for (;;) {

@@ -7,19 +7,10 @@ import { startTestApp, TEST_KEYS, type ApiResponse, type TestApp } from '../supp
 import { freshUid, givenUser } from '../support/ledger';
 import { waitFor } from '../support/processes';
 import { payoutSandbox } from '../support/sandbox';
-import { startTestWorker, type TestWorker } from '../support/worker';
+import { useWorkerAndApp } from '../support/suites';
 
 let app: TestApp;
-let worker: TestWorker;
-
-beforeAll(async () => {
-  worker = await startTestWorker();
-  app = await startTestApp();
-});
-afterAll(async () => {
-  await app?.close();
-  await worker?.shutdown();
-});
+useWorkerAndApp((started) => (app = started));
 beforeEach(() => payoutSandbox.reset());
 afterEach(async () => expect((await checkInvariants(app.db)).violations).toEqual([]));
 

@@ -5,19 +5,10 @@ import { userAccount } from '../../domain/ledger';
 import { transferWorkflowId } from '../../domain/transfer';
 import { startTestApp, TEST_KEYS, type TestApp } from '../support/app';
 import { freshUid, givenUser } from '../support/ledger';
-import { startTestWorker, type TestWorker } from '../support/worker';
+import { useWorkerAndApp } from '../support/suites';
 
 let app: TestApp;
-let worker: TestWorker;
-
-beforeAll(async () => {
-  worker = await startTestWorker();
-  app = await startTestApp();
-});
-afterAll(async () => {
-  await app?.close();
-  await worker?.shutdown();
-});
+useWorkerAndApp((started) => (app = started));
 
 const newKey = () => `test-${randomUUID()}`;
 

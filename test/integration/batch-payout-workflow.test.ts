@@ -1,8 +1,7 @@
 // BatchPayoutWorkflow against the real worker, ledger and the sandbox's payout provider (real signed HTTP).
 import type { Client } from '@temporalio/client';
-import { loadConfig } from '../../config';
 import { listItems, PAYOUT_ACCOUNT } from '../../db/batch-payouts';
-import { createDb, type Db } from '../../db/knex';
+import type { Db } from '../../db/knex';
 import { checkInvariants, getBalances } from '../../db/ledger';
 import { batchProgressQuery, cancelBatchUpdate, pauseBatchUpdate, resumeBatchUpdate } from '../../domain/batch-payout';
 import { userAccount } from '../../domain/ledger';
@@ -10,24 +9,11 @@ import { startBatch } from '../support/batch';
 import { freshUid, givenUser } from '../support/ledger';
 import { waitFor } from '../support/processes';
 import { payoutSandbox } from '../support/sandbox';
-import { testClient } from '../support/temporal';
-import { startTestWorker, type TestWorker } from '../support/worker';
+import { useWorkerAndClient } from '../support/suites';
 
 let db: Db;
 let client: Client;
-let closeClient: () => Promise<void>;
-let worker: TestWorker;
-
-beforeAll(async () => {
-  db = createDb(loadConfig().db.url);
-  ({ client, close: closeClient } = await testClient());
-  worker = await startTestWorker();
-});
-afterAll(async () => {
-  await worker?.shutdown();
-  await closeClient?.();
-  await db?.destroy();
-});
+useWorkerAndClient((deps) => ({ db, client } = deps));
 beforeEach(() => payoutSandbox.reset());
 afterEach(async () => expect((await checkInvariants(db)).violations).toEqual([]));
 

@@ -1,30 +1,18 @@
 // TransferWorkflow on a real Temporal server with the real worker and ledger.
 import { ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
 import { loadConfig } from '../../config';
-import { createDb, type Db } from '../../db/knex';
+import type { Db } from '../../db/knex';
 import { checkInvariants, countTransfers, getBalances, getTransfer } from '../../db/ledger';
 import { userAccount } from '../../domain/ledger';
 import { PaymentKind, PaymentStatus, Uid } from '../../domain/search-attributes';
 import { transferStatusQuery, transferWorkflowId, type TransferInput } from '../../domain/transfer';
 import { freshUid, givenUser } from '../support/ledger';
-import { startTransfer, testClient } from '../support/temporal';
-import { startTestWorker, type TestWorker } from '../support/worker';
+import { startTransfer } from '../support/temporal';
+import { useWorkerAndClient } from '../support/suites';
 
 let db: Db;
 let client: Client;
-let closeClient: () => Promise<void>;
-let worker: TestWorker;
-
-beforeAll(async () => {
-  db = createDb(loadConfig().db.url);
-  ({ client, close: closeClient } = await testClient());
-  worker = await startTestWorker();
-});
-afterAll(async () => {
-  await worker?.shutdown();
-  await closeClient?.();
-  await db?.destroy();
-});
+useWorkerAndClient((deps) => ({ db, client } = deps));
 afterEach(async () => expect((await checkInvariants(db)).violations).toEqual([]));
 
 const input = (source: number, target: number, amount: string): TransferInput => ({
