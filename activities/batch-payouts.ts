@@ -103,6 +103,12 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
       let lastFlush = Date.now();
       let lastControl = 0;
       let flushing: Promise<void> = Promise.resolve();
+      // A DB failure, or an answer that is neither a result nor a reason to retry (bad credentials…): stop
+      // sending, keep what is known, and fail this attempt, which Temporal retries.
+      let failure: unknown;
+      const stopOn = (err: unknown) => {
+        failure ??= err;
+      };
 
       const flush = async () => {
         const outcomes = buffered.splice(0);
@@ -111,10 +117,9 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
         ctx.heartbeat({ settled });
       };
       const flushSoon = () => {
-        if (buffered.length >= FLUSH_AT || Date.now() - lastFlush >= FLUSH_EVERY_MS) flushing = flushing.then(flush);
+        if (buffered.length >= FLUSH_AT || Date.now() - lastFlush >= FLUSH_EVERY_MS) flushing = flushing.then(flush).catch(stopOn);
       };
       const readControl = async () => {
-        if (Date.now() - lastControl < CONTROL_EVERY_MS) return;
         lastControl = Date.now();
         const batch = await getBatch(db, args.batchPayId);
         if (!batch) return;
@@ -156,6 +161,11 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
         }
       };
 
+      const going = () => control === 'run' && failure === undefined;
+      // The dispatch loop below sleeps until something changes: a payout ends, or holds add work.
+      let wake = () => {};
+      const woken = () => new Promise<void>((resolve) => (wake = resolve));
+
       // Holds are taken a little ahead of the payouts (HOLD_BATCH items per transaction), not all at once:
       // they need the same CPU and DB time as the payouts' own posts.
       const pending = open.filter((i) => i.status === 'pending');
@@ -164,41 +174,56 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
       let holdsDone = false;
       const holding = (async () => {
         // A small first slice, so that the first payouts go out at once.
-        for (let i = 0, size = FIRST_HOLD_BATCH; i < pending.length && control === 'run'; i += size, size = HOLD_BATCH) {
-          while (queue.length >= HOLD_AHEAD && control === 'run') await sleep(10);
+        for (let i = 0, size = FIRST_HOLD_BATCH; i < pending.length && going(); i += size, size = HOLD_BATCH) {
+          while (queue.length >= HOLD_AHEAD && going()) await sleep(10);
           const slice = pending.slice(i, i + size);
           const results = await holdItems(db, { batchPayId: args.batchPayId, currency: args.currency }, slice);
           results.forEach((r, k) => {
             if (r.ok && r.state === 'pending') queue.push(toWork({ ...slice[k], amount: r.amount, status: 'held' }));
             else settled++;
           });
+          wake();
         }
-        holdsDone = true;
-      })();
+      })()
+        .catch(stopOn)
+        .finally(() => {
+          holdsDone = true;
+          wake();
+        });
 
       const inFlight = new Set<Promise<void>>();
       for (;;) {
-        await readControl();
+        if (failure) break;
+        if (Date.now() - lastControl >= CONTROL_EVERY_MS) await readControl();
         if (control !== 'run') break;
         const now = Date.now();
         const ready = queue.findIndex((w) => w.notBefore <= now);
         if (ready === -1) {
           if (queue.length === 0 && inFlight.size === 0 && holdsDone) break;
-          await Promise.race([...inFlight, ...(holdsDone ? [] : [holding]), sleep(20)]);
+          // 20 ms: items waiting out a backoff become ready by the clock.
+          await Promise.race([woken(), sleep(20)]);
           continue;
         }
         if (inFlight.size >= controller.current) {
-          await Promise.race(inFlight);
+          await woken();
           continue;
         }
         const [work] = queue.splice(ready, 1);
-        const running: Promise<void> = payOne(work).finally(() => inFlight.delete(running));
+        const running: Promise<void> = payOne(work)
+          .catch(stopOn)
+          .finally(() => {
+            inFlight.delete(running);
+            wake();
+          });
         inFlight.add(running);
       }
       await Promise.all(inFlight);
       await holding;
-      flushing = flushing.then(flush);
+      flushing = flushing.then(flush).catch(stopOn);
       await flushing;
+      // Outcomes not yet written are found again on the next attempt: their items are still held, and are sent
+      // again with the same request id, which the provider answers from its record.
+      if (failure !== undefined) throw failure;
 
       const counts = await batchCounts(db, args.batchPayId);
       await setBatchState(db, args.batchPayId, { concurrency: controller.current });
