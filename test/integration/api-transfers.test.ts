@@ -187,6 +187,18 @@ describe('POST /api/v1/credits', () => {
     expect(await available(uid)).toBe('250');
   });
 
+  test('credits once when the same key is sent twice, answering the same credit', async () => {
+    const uid = await givenUser(app.db);
+    const key = newKey();
+    const first = await app.api('/api/v1/credits', { body: { uid, amount: '40.00' }, headers: { 'idempotency-key': key } });
+    const before = await countTransfers(app.db);
+    const second = await app.api('/api/v1/credits', { body: { uid, amount: '40.00' }, headers: { 'idempotency-key': key } });
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(await countTransfers(app.db)).toBe(before);
+    expect(await available(uid)).toBe('40');
+  });
+
   test('reusing a transfer key for a credit is an idempotency_conflict', async () => {
     const source = await givenUser(app.db, { balance: '5' });
     const target = await givenUser(app.db);
