@@ -1,6 +1,6 @@
 // The API's one error shape and the one map from domain error codes to HTTP statuses.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
 import { DomainError, isErrorCode, type ErrorCode } from '../domain/errors';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -21,6 +21,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   pending_transfer_already_voided: 409,
   transfer_not_pending: 409,
   invalid_batch_state: 409,
+  workflow_ended: 409,
   unknown_user: 422,
   account_not_found: 422,
   insufficient_funds: 422,
@@ -48,6 +49,10 @@ export function toDomainError(err: unknown): DomainError {
   if (err instanceof DomainError) return err;
   const failure = domainFailureOf(err);
   if (failure) return new DomainError(failure.type as ErrorCode, failure.message);
+  if (err instanceof WorkflowFailedError && [TerminatedFailure, TimeoutFailure, CancelledFailure].some((type) => err.cause instanceof type)) {
+    // An operator or a timeout ended the run before it gave an outcome: the ledger, not the run, says what was moved.
+    return new DomainError('workflow_ended', `the workflow behind this request ended without an outcome (${err.cause!.message}); GET the resource to see what the ledger holds`);
+  }
   // body-parser's errors carry an HTTP status: a body too large, a bad charset… all the caller's doing.
   const status = (err as { status?: unknown })?.status;
   if (typeof status === 'number' && status >= 400 && status < 500) {

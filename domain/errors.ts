@@ -21,6 +21,7 @@ export const ErrorCodes = [
   'pending_transfer_already_voided',
   'transfer_not_pending',
   'invalid_batch_state',
+  'workflow_ended',
   'not_found',
   'unauthorized',
   'forbidden',

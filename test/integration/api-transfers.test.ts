@@ -272,6 +272,28 @@ describe('a transfer no worker picks up in time', () => {
   });
 });
 
+describe('a transfer whose workflow an operator terminated', () => {
+  test('answers a retry with 409 workflow_ended, not a 5xx, and starts nothing new', async () => {
+    const idle = await startTestApp({ api: { transferWaitMs: 0 }, temporal: { taskQueue: `nobody-polls-${randomUUID()}` } });
+    const source = await givenUser(app.db, { balance: '5' });
+    const target = await givenUser(app.db);
+    const key = newKey();
+    const body = { sourceUid: source, targetUid: target, amount: '1' };
+    try {
+      expect((await idle.api('/api/v1/transfers', { body, headers: { 'idempotency-key': key } })).status).toBe(202);
+      const handle = idle.client.workflow.getHandle(transferWorkflowId(key));
+      await handle.terminate('an operator stopped it');
+      const retry = await idle.api('/api/v1/transfers', { body, headers: { 'idempotency-key': key } });
+      expect(retry.status).toBe(409);
+      expect(retry.body.error).toMatchObject({ code: 'workflow_ended', message: expect.stringContaining('an operator stopped it') });
+      expect((await handle.describe()).status.name).toBe('TERMINATED'); // REJECT_DUPLICATE: no new run was started
+      expect(await available(source)).toBe('5');
+    } finally {
+      await idle.close();
+    }
+  });
+});
+
 describe('GET /api/v1/balances', () => {
   test('lists balance, held and available of each user in the order asked', async () => {
     const a = await givenUser(app.db, { balance: '12.3' });
