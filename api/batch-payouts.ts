@@ -10,7 +10,7 @@ import {
 import type { Config } from '../config';
 import { batchCounts, createBatch, getBatch, listItems, type BatchRow, type ItemRow } from '../db/batch-payouts';
 import type { Db } from '../db/knex';
-import { findUsers } from '../db/users';
+import { assertUsersExist } from './users';
 import {
   batchProgressQuery,
   batchStartOptions,
@@ -88,8 +88,6 @@ export type BatchControl = { action: 'pause' | 'resume' | 'cancel' } | { action:
 const QUERY_WAIT_MS = 1000;
 /** How long a control waits for the workflow to accept it: it needs a worker. */
 const CONTROL_WAIT_MS = 10_000;
-/** Uids per `users` lookup, so 100,000 uids never become one giant IN list. */
-const USER_LOOKUP_CHUNK = 5000;
 
 const FINISHED: readonly BatchStatus[] = ['completed', 'cancelled'];
 
@@ -100,7 +98,7 @@ const FINISHED: readonly BatchStatus[] = ['completed', 'cancelled'];
  */
 export async function submitBatch(deps: BatchDeps, command: BatchCommand): Promise<{ batch: BatchView; created: boolean }> {
   const items = validatedItems(deps.config, command);
-  await assertAllUsersExist(deps.db, items.map((i) => i.uid));
+  await assertUsersExist(deps.db, items.map((i) => i.uid));
   const { batchPayId, currency } = command;
   const limits = { min: deps.config.batch.minConcurrency, max: deps.config.batch.maxConcurrency };
   const { created, sameItems } = await createBatch(deps.db, { batchPayId, workflowId: batchWorkflowId(batchPayId), currency, items, limits });
@@ -128,20 +126,6 @@ function validatedItems(config: Config, command: BatchCommand): BatchItem[] {
     seen.add(uid);
   }
   return items;
-}
-
-async function assertAllUsersExist(db: Db, uids: number[]): Promise<void> {
-  const missing: number[] = [];
-  for (let i = 0; i < uids.length; i += USER_LOOKUP_CHUNK) {
-    const chunk = uids.slice(i, i + USER_LOOKUP_CHUNK);
-    const found = await findUsers(db, chunk);
-    missing.push(...chunk.filter((uid) => !found.has(uid)));
-  }
-  if (missing.length === 1) throw new DomainError('unknown_user', `user ${missing[0]} does not exist`);
-  if (missing.length > 1) {
-    const shown = missing.slice(0, 10).join(', ');
-    throw new DomainError('unknown_user', `${missing.length} users do not exist: ${shown}${missing.length > 10 ? ', …' : ''}`, { missing: missing.slice(0, 100) });
-  }
 }
 
 async function startRun(deps: BatchDeps, row: BatchRow): Promise<void> {

@@ -10,7 +10,7 @@ import {
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 import { getTransfer } from '../db/ledger';
-import { findUsers } from '../db/users';
+import { assertUsersExist } from './users';
 import { DomainError } from '../domain/errors';
 import type { TransferRecord } from '../domain/ledger';
 import { formatAmount, money, parseAmount } from '../domain/money';
@@ -91,12 +91,6 @@ async function validatedInput(deps: TransferDeps, command: TransferCommand): Pro
   return command.kind === 'transfer'
     ? { transferId, kind: 'transfer', sourceUid: command.sourceUid, targetUid: command.targetUid, amount, currency }
     : { transferId, kind: 'credit', sourceAccount: deps.config.ledger.creditSourceAccount, targetUid: command.targetUid, amount, currency };
-}
-
-export async function assertUsersExist(db: Db, uids: number[]): Promise<void> {
-  const found = await findUsers(db, uids);
-  const missing = uids.find((uid) => !found.has(uid));
-  if (missing !== undefined) throw new DomainError('unknown_user', `user ${missing} does not exist`);
 }
 
 async function startOrFind(deps: TransferDeps, input: TransferInput): Promise<WorkflowHandle<typeof TransferWorkflow>> {

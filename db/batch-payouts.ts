@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import type { BatchItem, BatchItemStatus, BatchPhase, BatchStatus, ConcurrencyLimits } from '../domain/batch-payout';
 import { payoutTransferId } from '../domain/batch-payout';
 import { userAccount } from '../domain/ledger';
-import { money, sumAmounts } from '../domain/money';
+import { money } from '../domain/money';
 import type { Db } from './knex';
 import { holdMany, settleMany, type HoldResult } from './ledger';
 
@@ -157,10 +157,13 @@ export interface ItemOutcome {
   lastError?: string;
 }
 
-/** Records what the provider said of many items: paid items post their hold, rejected and cancelled ones void it; one transaction. */
+/**
+ * Records what the provider said of many items: paid items post their hold; rejected items, and held items
+ * cancelled, void it; one transaction with the items' rows.
+ */
 export async function recordOutcomes(db: Db, batchPayId: string, outcomes: ItemOutcome[]): Promise<void> {
   if (outcomes.length === 0) return;
-  const ids = (status: ItemOutcome['status']) => outcomes.filter((o) => o.status === status).map((o) => payoutTransferId(batchPayId, o.uid));
+  const transfersOf = (keep: (o: ItemOutcome) => boolean) => outcomes.filter(keep).map((o) => payoutTransferId(batchPayId, o.uid));
   const rows = outcomes.map((o) => ({
     uid: o.uid,
     seq: o.seq,
@@ -170,24 +173,15 @@ export async function recordOutcomes(db: Db, batchPayId: string, outcomes: ItemO
     provider_ref: o.providerRef ?? null,
     last_error: o.lastError?.slice(0, 255) ?? null,
   }));
-  const toVoid = [...ids('rejected'), ...ids('cancelled')];
-  await settleMany(db, ids('paid'), 'posted', async (trx) => {
-    await settleVoids(trx, toVoid);
-    await upsertItems(trx, batchPayId, rows);
-  });
-}
-
-/** Voids inside the same transaction as the posts (settleMany takes one direction at a time). */
-async function settleVoids(trx: Knex.Transaction, ids: string[]): Promise<void> {
-  if (ids.length === 0) return;
-  const rows: { id: string; amount: string; debit_account_id: string; state: string }[] = await trx('transfers').whereIn('id', ids).forUpdate();
-  const pending = rows.filter((r) => r.state === 'pending');
-  const byAccount = new Map<string, string[]>();
-  for (const r of pending) byAccount.set(String(r.debit_account_id), [...(byAccount.get(String(r.debit_account_id)) ?? []), r.amount]);
-  for (const [account, amounts] of [...byAccount].sort(([a], [b]) => Number(a) - Number(b))) {
-    await trx('accounts').where({ id: account }).update({ held: trx.raw('held - CAST(? AS DECIMAL(38,18))', [sumAmounts(amounts).toFixed()]), updated_at: trx.fn.now(3) });
-  }
-  if (pending.length) await trx('transfers').whereIn('id', pending.map((r) => r.id)).update({ state: 'voided', updated_at: trx.fn.now(3) });
+  await settleMany(
+    db,
+    {
+      post: transfersOf((o) => o.status === 'paid'),
+      // Only a held item has a transfer to void (maybeSent is set with the hold).
+      void: transfersOf((o) => o.status === 'rejected' || (o.status === 'cancelled' && o.maybeSent)),
+    },
+    (trx) => upsertItems(trx, batchPayId, rows),
+  );
 }
 
 /** Cancels the items never held (nothing to void, nothing sent). Held items may have reached the provider: they are left for it to say. */

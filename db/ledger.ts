@@ -57,35 +57,6 @@ async function withLockRetry<T>(work: () => Promise<T>, attempts = 8): Promise<T
   }
 }
 
-/**
- * Finds the accounts for codes in a currency, creating those that may exist: system accounts on first use,
- * a user's account in a new currency when the user is registered. An unknown user is an error.
- */
-async function resolveAccountIds(db: Db, codes: AccountCode[], currency: string): Promise<string[]> {
-  const idsOf = async () => new Map((await db<AccountRow>('accounts').whereIn('code', codes).andWhere({ currency }).select('id', 'code')).map((a) => [a.code, String(a.id)]));
-  let ids = await idsOf();
-  const missing = codes.filter((code) => !ids.has(code));
-  if (missing.length === 0) return codes.map((code) => ids.get(code)!);
-  for (const code of missing) {
-    const user = USER_ACCOUNT.exec(code);
-    if (user) {
-      const exists = await db('users').where({ uid: user[1] }).first('uid');
-      if (!exists) throw new DomainError('unknown_user', `user ${user[1]} does not exist`, { uid: Number(user[1]) });
-      await db('accounts').insert({ code, currency, uid: user[1], may_go_negative: false }).onConflict(['code', 'currency']).ignore();
-    } else if (isSystemAccount(code)) {
-      await db('accounts').insert({ code, currency, may_go_negative: mayGoNegative(code) }).onConflict(['code', 'currency']).ignore();
-    } else {
-      throw new DomainError('account_not_found', `account ${code} does not exist`, { account: code });
-    }
-  }
-  ids = await idsOf();
-  return codes.map((code) => {
-    const id = ids.get(code);
-    if (!id) throw new Error(`account ${code} ${currency} vanished after creation`);
-    return id;
-  });
-}
-
 /** Locks the accounts in id order, so that two transfers between the same accounts never deadlock. */
 async function lockAccounts(trx: Knex.Transaction, ids: string[]): Promise<Map<string, AccountRow>> {
   const rows = await trx<AccountRow>('accounts').whereIn('id', ids).orderBy('id').forUpdate();
@@ -131,7 +102,13 @@ function differingField(stored: TransferRecord, req: TransferRequest): string | 
 export async function createTransfer(db: Db, req: TransferRequest): Promise<TransferRecord> {
   const amount = parseAmount(req.amount, req.currency).toFixed();
   if (req.debitAccount === req.creditAccount) throw new DomainError('same_account', 'debit and credit accounts must differ');
-  const [debitId, creditId] = await resolveAccountIds(db, [req.debitAccount, req.creditAccount], req.currency);
+  const { ids, unknown } = await resolveManyAccountIds(db, [req.debitAccount, req.creditAccount], req.currency);
+  for (const code of unknown) {
+    const uid = Number(USER_ACCOUNT.exec(code)![1]);
+    throw new DomainError('unknown_user', `user ${uid} does not exist`, { uid });
+  }
+  const debitId = ids.get(req.debitAccount)!;
+  const creditId = ids.get(req.creditAccount)!;
 
   return withLockRetry(() =>
     db.transaction(async (trx) => {
@@ -177,35 +154,14 @@ export async function createTransfer(db: Db, req: TransferRequest): Promise<Tran
   );
 }
 
-/** Settles a pending transfer: posts it (the held amount moves) or voids it (the hold is released). Idempotent. */
-async function resolvePending(db: Db, id: string, to: 'posted' | 'voided'): Promise<TransferRecord> {
-  return withLockRetry(() =>
-    db.transaction(async (trx) => {
-      const row = await trx<TransferRow>('transfers').where({ id }).forUpdate().first();
-      if (!row) throw new DomainError('pending_transfer_not_found', `no pending transfer ${id}`, { transferId: id });
-      if (row.state === to) return toRecord((await transferRows(trx).where('t.id', id).first())!);
-      if (row.state !== 'pending') {
-        const code = row.state === 'posted' ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided';
-        throw new DomainError(code, `transfer ${id} is already ${row.state}`, { transferId: id });
-      }
-      await lockAccounts(trx, [row.debit_account_id, row.credit_account_id]);
-      const amount = row.amount;
-      if (to === 'posted') {
-        await trx('accounts')
-          .where({ id: row.debit_account_id })
-          .update({ held: trx.raw('held - CAST(? AS DECIMAL(38,18))', [amount]), balance: trx.raw('balance - CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
-        await trx('accounts').where({ id: row.credit_account_id }).update({ balance: trx.raw('balance + CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
-      } else {
-        await trx('accounts').where({ id: row.debit_account_id }).update({ held: trx.raw('held - CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
-      }
-      await trx('transfers').where({ id }).update({ state: to, updated_at: trx.fn.now(3) });
-      return toRecord((await transferRows(trx).where('t.id', id).first())!);
-    }),
-  );
+/** Settles one pending transfer (see settleMany) and returns it as it now is. Idempotent. */
+async function settleOne(db: Db, id: string, to: 'posted' | 'voided'): Promise<TransferRecord> {
+  await settleMany(db, to === 'posted' ? { post: [id] } : { void: [id] });
+  return (await getTransfer(db, id))!;
 }
 
-export const postTransfer = (db: Db, id: string) => resolvePending(db, id, 'posted');
-export const voidTransfer = (db: Db, id: string) => resolvePending(db, id, 'voided');
+export const postTransfer = (db: Db, id: string) => settleOne(db, id, 'posted');
+export const voidTransfer = (db: Db, id: string) => settleOne(db, id, 'voided');
 
 export async function getTransfer(db: Db, id: string): Promise<TransferRecord | undefined> {
   const row = await transferRows(db).where('t.id', id).first();
@@ -364,19 +320,28 @@ export async function holdMany(db: Db, requests: HoldRequest[], within?: (trx: K
 }
 
 /**
- * Posts or voids many pending transfers in one transaction. Idempotent: a transfer already in the target
- * state is left alone; one in the other final state is an error, since that would contradict what was decided.
+ * Posts some pending transfers (the held amount moves) and voids others (the hold is released), in one
+ * transaction. Idempotent: a transfer already in its target state is left alone; one in the other final
+ * state is an error, since that would contradict what was decided. `within` runs in the same transaction.
  */
-export async function settleMany(db: Db, ids: string[], to: 'posted' | 'voided', within?: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
-  if (ids.length === 0 && !within) return;
+export async function settleMany(
+  db: Db,
+  settle: { post?: string[]; void?: string[] },
+  within?: (trx: Knex.Transaction) => Promise<void>,
+): Promise<void> {
+  const target = new Map<string, 'posted' | 'voided'>([...(settle.post ?? []).map((id) => [id, 'posted'] as const), ...(settle.void ?? []).map((id) => [id, 'voided'] as const)]);
+  if (target.size === 0 && !within) return;
+  const ids = [...target.keys()];
   await withLockRetry(() =>
     db.transaction(async (trx) => {
-      const rows = ids.length ? await trx<TransferRow>('transfers').whereIn('id', ids).forUpdate() : [];
+      const rows: TransferRow[] = [];
+      for (let i = 0; i < ids.length; i += 1000) rows.push(...(await trx<TransferRow>('transfers').whereIn('id', ids.slice(i, i + 1000)).forUpdate()));
       if (rows.length !== ids.length) {
         const found = new Set(rows.map((r) => r.id));
-        throw new DomainError('pending_transfer_not_found', `no pending transfer ${ids.find((id) => !found.has(id))}`);
+        const missing = ids.find((id) => !found.has(id));
+        throw new DomainError('pending_transfer_not_found', `no pending transfer ${missing}`, { transferId: missing });
       }
-      const contradicting = rows.find((r) => r.state !== 'pending' && r.state !== to);
+      const contradicting = rows.find((r) => r.state !== 'pending' && r.state !== target.get(r.id));
       if (contradicting) {
         const code = contradicting.state === 'posted' ? 'pending_transfer_already_posted' : 'pending_transfer_already_voided';
         throw new DomainError(code, `transfer ${contradicting.id} is already ${contradicting.state}`, { transferId: contradicting.id });
@@ -388,15 +353,18 @@ export async function settleMany(db: Db, ids: string[], to: 'posted' | 'voided',
         for (const r of pending) {
           const debit = delta(deltas, String(r.debit_account_id));
           debit.held = debit.held.minus(r.amount);
-          if (to === 'posted') {
+          if (target.get(r.id) === 'posted') {
             debit.balance = debit.balance.minus(r.amount);
             const credit = delta(deltas, String(r.credit_account_id));
             credit.balance = credit.balance.plus(r.amount);
           }
         }
         await applyDeltas(trx, accounts, deltas);
-        for (let i = 0; i < pending.length; i += 1000) {
-          await trx('transfers').whereIn('id', pending.slice(i, i + 1000).map((r) => r.id)).update({ state: to, updated_at: trx.fn.now(3) });
+        for (const state of ['posted', 'voided'] as const) {
+          const these = pending.filter((r) => target.get(r.id) === state).map((r) => r.id);
+          for (let i = 0; i < these.length; i += 1000) {
+            await trx('transfers').whereIn('id', these.slice(i, i + 1000)).update({ state, updated_at: trx.fn.now(3) });
+          }
         }
       }
       await within?.(trx);
@@ -404,7 +372,10 @@ export async function settleMany(db: Db, ids: string[], to: 'posted' | 'voided',
   );
 }
 
-/** Account ids for many codes in one currency; user accounts of registered users are opened, unknown users reported. */
+/**
+ * Account ids for codes in one currency, opening those that may exist: system accounts on first use, a
+ * registered user's account in a new currency. Unknown users are reported; any other unknown code is an error.
+ */
 async function resolveManyAccountIds(db: Db, codes: AccountCode[], currency: string): Promise<{ ids: Map<AccountCode, string>; unknown: Set<AccountCode> }> {
   const select = async () => {
     const rows: { id: string; code: string }[] = [];

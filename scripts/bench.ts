@@ -6,13 +6,10 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { DEV_API_KEY, loadConfig } from '../config';
-import { givenFundedUsers } from './fixtures';
+import { givenFundedUsers, startBatch } from './fixtures';
 import { startPrivateStack } from './stack/private-stack';
 import { readFileSync } from 'node:fs';
-import { createBatch } from '../db/batch-payouts';
 import { checkInvariants } from '../db/ledger';
-import { batchStartOptions, batchWorkflowId } from '../domain/batch-payout';
-import type { BatchPayoutWorkflow } from '../workflows/batch-payout';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
 
 const { values, positionals } = parseArgs({
@@ -148,18 +145,9 @@ function peakRssMiB(pid: number): number {
  */
 async function benchBatch(): Promise<void> {
   const sizes = values.sizes ? values.sizes.split(',').map(Number) : [10_000, 100_000];
-  const config = loadConfig();
   const stack = await startPrivateStack('bench-batch');
   try {
     const provider = { latencyMs: 50, jitterMs: 20, capacity: 64, failureRate: 0.05 };
-    const sandbox = async (route: string, body?: unknown) => {
-      const res = await fetch(`${stack.sandboxUrl}/sandbox/payouts${route}`, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return res.json() as Promise<{ total: number; duplicates: number }>;
-    };
     const worker = await stack.startWorker();
     const connection = await Connection.connect({ address: stack.temporalAddress });
     const client = new Client({ connection });
@@ -168,20 +156,15 @@ async function benchBatch(): Promise<void> {
       const uids = Array.from({ length: size }, () => nextUid++);
       log(`funding ${size} users`);
       await givenFundedUsers(stack.db, uids, '100.00');
-      await sandbox('/reset', {});
-      await sandbox('/config', provider);
+      await stack.sandbox('/reset', {});
+      await stack.sandbox('/config', provider);
       const batchPayId = `bench-${size}-${Date.now()}`;
       log(`paying a batch of ${size}`);
       const started = performance.now();
-      const limits = { min: config.batch.minConcurrency, max: config.batch.maxConcurrency };
-      await createBatch(stack.db, { batchPayId, workflowId: batchWorkflowId(batchPayId), currency: 'CNY', items: uids.map((uid) => ({ uid, amount: '1.00' })), limits });
-      const handle = await client.workflow.start<typeof BatchPayoutWorkflow>(
-        'BatchPayoutWorkflow',
-        batchStartOptions({ batchPayId, currency: 'CNY', itemCount: size, limits, fastPhaseMs: config.batch.fastPhaseMs }, config.temporal.taskQueue),
-      );
+      const handle = await startBatch(stack.db, client, { batchPayId, items: uids.map((uid) => ({ uid, amount: '1.00' })) });
       const result = await handle.result();
       const seconds = (performance.now() - started) / 1000;
-      const executions = await sandbox(`/executions?batchPayId=${batchPayId}`);
+      const executions = await stack.sandbox<{ total: number; duplicates: number }>(`/executions?batchPayId=${batchPayId}`);
       const payoutsPerSecond = result.succeeded / seconds;
       const capacityRate = provider.capacity / (provider.latencyMs / 1000);
       const invariants = await checkInvariants(stack.db);

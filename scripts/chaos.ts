@@ -3,47 +3,30 @@
 // was paid exactly once at the provider and the ledger's invariants hold.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig } from '../config';
-import { batchCounts, createBatch } from '../db/batch-payouts';
+import { batchCounts } from '../db/batch-payouts';
 import { checkInvariants } from '../db/ledger';
-import { batchStartOptions, batchWorkflowId } from '../domain/batch-payout';
-import type { BatchPayoutWorkflow } from '../workflows/batch-payout';
-import { givenFundedUsers } from './fixtures';
+import { givenFundedUsers, startBatch } from './fixtures';
 import { startPrivateStack } from './stack/private-stack';
 
 const ITEMS = 10_000;
 const log = (msg: string) => process.stderr.write(`[chaos] ${msg}\n`);
 
 async function main(): Promise<void> {
-  const config = loadConfig();
   const stack = await startPrivateStack('chaos');
   let ok = false;
   try {
-    const sandbox = async <T>(route: string, body?: unknown): Promise<T> => {
-      const res = await fetch(`${stack.sandboxUrl}/sandbox/payouts${route}`, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return (await res.json()) as T;
-    };
-    const executed = async () => (await sandbox<{ total: number }>(`/executions?batchPayId=${batchPayId}`)).total;
+    const executed = async () => (await stack.sandbox<{ total: number }>(`/executions?batchPayId=${batchPayId}`)).total;
     const uids = Array.from({ length: ITEMS }, (_, i) => 7_000_000 + i);
     log(`funding ${ITEMS} users`);
     await givenFundedUsers(stack.db, uids, '10.00');
-    await sandbox('/config', { latencyMs: 50, jitterMs: 20, capacity: 64, failureRate: 0.05, lostResponseRate: 0.01 });
+    await stack.sandbox('/config', { latencyMs: 50, jitterMs: 20, capacity: 64, failureRate: 0.05, lostResponseRate: 0.01 });
 
     let worker = await stack.startWorker();
     const connection = await Connection.connect({ address: stack.temporalAddress });
     const client = new Client({ connection });
     const batchPayId = `chaos-${Date.now()}`;
-    const limits = { min: config.batch.minConcurrency, max: config.batch.maxConcurrency };
-    await createBatch(stack.db, { batchPayId, workflowId: batchWorkflowId(batchPayId), currency: 'CNY', items: uids.map((uid) => ({ uid, amount: '10.00' })), limits });
     const started = Date.now();
-    await client.workflow.start<typeof BatchPayoutWorkflow>(
-      'BatchPayoutWorkflow',
-      batchStartOptions({ batchPayId, currency: 'CNY', itemCount: ITEMS, limits, fastPhaseMs: config.batch.fastPhaseMs }, config.temporal.taskQueue),
-    );
+    await startBatch(stack.db, client, { batchPayId, items: uids.map((uid) => ({ uid, amount: '10.00' })) });
 
     const events: string[] = [];
     for (const [i, threshold] of [1500, 4000, 6500].entries()) {
@@ -67,7 +50,7 @@ async function main(): Promise<void> {
       await sleep(500);
     }
     const seconds = (Date.now() - started) / 1000;
-    const executions = await sandbox<{ total: number; distinctItems: number; duplicates: number }>(`/executions?batchPayId=${batchPayId}`);
+    const executions = await stack.sandbox<{ total: number; distinctItems: number; duplicates: number }>(`/executions?batchPayId=${batchPayId}`);
     const { byStatus } = await batchCounts(stack.db, batchPayId);
     const invariants = await checkInvariants(stack.db);
     ok = executions.total === ITEMS && executions.duplicates === 0 && byStatus.paid === ITEMS && invariants.ok;

@@ -6,23 +6,11 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, ROOT_DIR } from '../config';
-import { createDb, type Db } from '../db/knex';
-import { createBatch } from '../db/batch-payouts';
-import { createTransfer } from '../db/ledger';
-import { createUser } from '../db/users';
-import { batchStartOptions, batchWorkflowId } from '../domain/batch-payout';
-import { userAccount } from '../domain/ledger';
+import { createDb } from '../db/knex';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
 import { bundleWorkflows } from '../workers/bundle';
 import { createPaymentsWorker } from '../workers/create-worker';
-
-async function givenUser(db: Db, uid: number, balance?: string): Promise<number> {
-  await createUser(db, { uid }, 'CNY');
-  if (balance) {
-    await createTransfer(db, { id: `history-fund-${uid}`, debitAccount: 'external:bank', creditAccount: userAccount(uid), amount: balance, currency: 'CNY', kind: 'credit', reference: 'history' });
-  }
-  return uid;
-}
+import { givenFundedUsers, startBatch } from './fixtures';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -32,8 +20,10 @@ async function main(): Promise<void> {
   const connection = await Connection.connect({ address: config.temporal.address });
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const stamp = Date.now();
-  const a = await givenUser(db, 900_000_000 + (stamp % 1_000_000), '100.00');
-  const b = await givenUser(db, 910_000_000 + (stamp % 1_000_000));
+  const [a, b, ...payees] = [900_000_000, 910_000_000, 920_000_000, 930_000_000].map((base) => base + (stamp % 1_000_000));
+  await givenFundedUsers(db, [a], '100.00');
+  await givenFundedUsers(db, [b], '0');
+  await givenFundedUsers(db, payees, '10.00');
 
   const scenarios: Record<string, TransferInput> = {
     'transfer-posted': { transferId: transferWorkflowId(`history-ok-${stamp}`), kind: 'transfer', sourceUid: a, targetUid: b, amount: '12.50', currency: 'CNY' },
@@ -41,13 +31,9 @@ async function main(): Promise<void> {
     'credit-posted': { transferId: transferWorkflowId(`history-credit-${stamp}`), kind: 'credit', sourceAccount: 'external:bank', targetUid: b, amount: '5.00', currency: 'CNY' },
   };
 
-  const payees = [await givenUser(db, 920_000_000 + (stamp % 1_000_000), '10.00'), await givenUser(db, 930_000_000 + (stamp % 1_000_000), '10.00')];
-  const batchPayId = `history-batch-${stamp}`;
-  const limits = { min: 2, max: 4 };
-  await createBatch(db, { batchPayId, workflowId: batchWorkflowId(batchPayId), currency: 'CNY', items: payees.map((uid) => ({ uid, amount: '3.00' })), limits });
-
   await worker.runUntil(async () => {
-    const batch = await client.workflow.start('BatchPayoutWorkflow', batchStartOptions({ batchPayId, currency: 'CNY', itemCount: 2, limits, fastPhaseMs: 30_000 }, config.temporal.taskQueue));
+    const items = payees.map((uid) => ({ uid, amount: '3.00' }));
+    const batch = await startBatch(db, client, { batchPayId: `history-batch-${stamp}`, items, limits: { min: 2, max: 4 }, fastPhaseMs: 30_000 });
     await batch.result();
     const batchFile = path.join(ROOT_DIR, 'test', 'histories', 'batch-payout-completed.json');
     writeFileSync(batchFile, `${historyToJSON(await batch.fetchHistory())}\n`);

@@ -7,7 +7,7 @@ import { formatAmount } from '../../domain/money';
 import type { RouteContext } from '../app';
 import { errorResponses, SECURITY } from '../openapi';
 import { Currency, parseWith } from '../schemas';
-import { assertUsersExist } from '../transfers';
+import { assertUsersExist } from '../users';
 
 const MAX_UIDS = 100;
 

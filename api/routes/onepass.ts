@@ -14,7 +14,8 @@ import { submitBatch } from '../batch-payouts';
 import { describeFailure, httpStatusOf } from '../errors';
 import { SECURITY } from '../openapi';
 import { Amount, LooseUid, parseWith } from '../schemas';
-import { assertUsersExist, submitTransfer } from '../transfers';
+import { submitTransfer } from '../transfers';
+import { assertUsersExist } from '../users';
 import { BatchPayId } from './batch-payouts';
 
 const MAX_QUERY_UIDS = 1000;

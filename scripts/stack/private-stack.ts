@@ -18,6 +18,8 @@ export interface PrivateStack {
   sandboxUrl: string;
   /** The environment the stack's processes run with. */
   env: Record<string, string>;
+  /** The sandbox's payout control API: GET without a body, POST with one (`/config`, `/reset`, `/executions?…`). */
+  sandbox<T>(route: string, body?: unknown): Promise<T>;
   startWorker(): Promise<Service>;
   startApi(): Promise<Service>;
   restartTemporal(): Promise<void>;
@@ -77,6 +79,15 @@ export async function startPrivateStack(name: string, extraEnv: Record<string, s
       apiUrl: `http://127.0.0.1:${apiPort}`,
       sandboxUrl,
       env,
+      async sandbox<T>(route: string, body?: unknown): Promise<T> {
+        const res = await fetch(`${sandboxUrl}/sandbox/payouts${route}`, {
+          method: body === undefined ? 'GET' : 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        if (!res.ok) throw new Error(`sandbox ${route} answered ${res.status}: ${await res.text()}`);
+        return (await res.json()) as T;
+      },
       async startWorker() {
         const worker = spawnEntry('workers/main.ts', `worker-${++workers}`);
         await waitForWorker(temporalAddress, config.temporal.namespace, config.temporal.taskQueue, () => worker);

@@ -5,7 +5,7 @@ import type { Db } from '../../db/knex';
 import { checkInvariants, getBalances } from '../../db/ledger';
 import { batchProgressQuery, cancelBatchUpdate, pauseBatchUpdate, resumeBatchUpdate } from '../../domain/batch-payout';
 import { userAccount } from '../../domain/ledger';
-import { startBatch } from '../support/batch';
+import { startBatch } from '../../scripts/fixtures';
 import { freshUid, givenUser } from '../support/ledger';
 import { waitFor } from '../support/processes';
 import { payoutSandbox } from '../support/sandbox';
