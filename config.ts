@@ -46,6 +46,8 @@ const EnvSchema = z.object({
   BATCH_MAX_CONCURRENCY: int(60),
   BATCH_FAST_PHASE_MS: int(30000),
   SANDBOX_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  /** Where the sandbox keeps the credentials it makes on first start; <DATA_DIR>/sandbox unless given. */
+  SANDBOX_DATA_DIR: z.string().optional(),
   DATA_DIR: z.string().default(path.join(ROOT_DIR, '.data')),
   // The local stack (`npm start`, the tests): ports of the processes it runs, where the temporal CLI comes from.
   TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
@@ -133,7 +135,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxConcurrency: e.BATCH_MAX_CONCURRENCY,
       fastPhaseMs: e.BATCH_FAST_PHASE_MS,
     },
-    sandbox: { port: e.SANDBOX_PORT },
+    sandbox: { port: e.SANDBOX_PORT, dataDir: e.SANDBOX_DATA_DIR ?? path.join(e.DATA_DIR, 'sandbox') },
     dataDir: e.DATA_DIR,
     stack: {
       temporalPort: e.TEMPORAL_PORT,

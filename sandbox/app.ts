@@ -5,6 +5,8 @@ import { createPayoutEmulator } from './payouts';
 export interface SandboxOptions {
   /** The credentials the payout provider accepts (the engine's PAYOUT_APP_ID and PAYOUT_TOKEN). */
   payouts: { appId: string; token: string };
+  /** Where the gateway emulators keep the keys they make on first start (see key-store.ts). */
+  dataDir: string;
 }
 
 export function createSandboxApp(options: SandboxOptions): express.Express {

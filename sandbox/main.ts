@@ -10,7 +10,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 function main(): void {
   const config = loadConfig();
   const log = pino({ level: config.logLevel, base: { process: 'sandbox' } });
-  const app = createSandboxApp({ payouts: { appId: config.payouts.appId, token: config.payouts.token } });
+  const app = createSandboxApp({ payouts: { appId: config.payouts.appId, token: config.payouts.token }, dataDir: config.sandbox.dataDir });
 
   const server = app.listen(config.sandbox.port, '127.0.0.1', (err?: Error) => {
     if (err) {

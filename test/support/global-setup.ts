@@ -70,7 +70,7 @@ export default async function globalSetup(): Promise<void> {
           command: process.execPath,
           args: ['--import', 'tsx', 'sandbox/main.ts'],
           cwd: ROOT_DIR,
-          env: { SANDBOX_PORT: String(sandboxPort), NODE_ENV: 'test', LOG_LEVEL: 'warn' },
+          env: { SANDBOX_PORT: String(sandboxPort), SANDBOX_DATA_DIR: path.join(dir, 'sandbox'), NODE_ENV: 'test', LOG_LEVEL: 'warn' },
         }),
       ),
     ]);
