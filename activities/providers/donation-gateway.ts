@@ -104,8 +104,11 @@ export interface DonationGateway {
   /** Asks for a refund. Idempotent by refundNo: the same refund again returns its status without refunding twice. */
   refund(request: RefundRequest): Promise<RefundStatus>;
   queryRefund(orderNo: string, refundNo: string): Promise<RefundStatus>;
-  /** Verifies a payment callback and reads it; throws CallbackRejected when it is not genuine. Does not check it against the order. */
-  verifyCallback(callback: RawCallback): PaymentNotice;
+  /**
+   * Verifies a callback and reads it: the payment it reports, or null for a genuine notification that reports no
+   * payment (a refund or close sync). Throws CallbackRejected when it is not genuine. Does not check it against the order.
+   */
+  verifyCallback(callback: RawCallback): PaymentNotice | null;
   /** The answer that tells the gateway the callback was taken (accepted) or must be sent again (refused). */
   callbackAnswer(accepted: boolean): CallbackAnswer;
 }
