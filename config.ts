@@ -45,6 +45,15 @@ const EnvSchema = z.object({
   BATCH_MIN_CONCURRENCY: int(10),
   BATCH_MAX_CONCURRENCY: int(60),
   BATCH_FAST_PHASE_MS: int(30000),
+  // Donations (seed 000): the order's life, the gateways, the ranking.
+  DONATION_EXPIRY_MS: int(15 * 60_000),
+  DONATION_POLL_INITIAL_MS: int(5_000),
+  DONATION_POLL_MAX_MS: int(60_000),
+  DONATION_LATE_WINDOW_MS: int(7 * 24 * 3_600_000),
+  GATEWAY_TIMEOUT_MS: int(10_000),
+  RANKING_TIME_ZONE: z.string().default('Asia/Shanghai'),
+  // "kid:base64(32 bytes)" entries separated by ';', the first one seals; the others only open (rotation).
+  SECRETS_KEYS: z.string().optional(),
   SANDBOX_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   /** Where the sandbox keeps the credentials it makes on first start; <DATA_DIR>/sandbox unless given. */
   SANDBOX_DATA_DIR: z.string().optional(),
@@ -64,6 +73,30 @@ function secretWithDevDefault(value: string | undefined, devDefault: string, nam
   if (value) return value;
   if (env === 'production') throw new Error(`${name} must be set in production`);
   return devDefault;
+}
+
+/** Seals credentials at rest on the local stack only; production must set SECRETS_KEYS. */
+export const DEV_SECRETS_KEY = 'dev1:ZHVyYXBheS1sb2NhbC1kZXYta2V5LTMyLWJ5dGVzISE=';
+
+export interface SecretKey {
+  id: string;
+  key: Buffer;
+}
+
+/** Parses SECRETS_KEYS = "kid:base64;kid2:base64": 32-byte AES keys, the first seals, all open. */
+function parseSecretKeys(raw: string): SecretKey[] {
+  const keys = raw
+    .split(';')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [id, b64 = ''] = entry.split(':');
+      const key = Buffer.from(b64, 'base64');
+      if (!id || !/^[A-Za-z0-9_-]{1,32}$/.test(id) || key.length !== 32) throw new Error('SECRETS_KEYS: each entry is kid:base64 of 32 bytes');
+      return { id, key };
+    });
+  if (keys.length === 0) throw new Error('SECRETS_KEYS: at least one key');
+  return keys;
 }
 
 export interface ApiKey {
@@ -135,6 +168,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       maxConcurrency: e.BATCH_MAX_CONCURRENCY,
       fastPhaseMs: e.BATCH_FAST_PHASE_MS,
     },
+    donations: {
+      currency: 'CNY',
+      expiryMs: e.DONATION_EXPIRY_MS,
+      pollInitialMs: e.DONATION_POLL_INITIAL_MS,
+      pollMaxMs: e.DONATION_POLL_MAX_MS,
+      lateWindowMs: e.DONATION_LATE_WINDOW_MS,
+      gatewayTimeoutMs: e.GATEWAY_TIMEOUT_MS,
+      rankingTimeZone: e.RANKING_TIME_ZONE,
+    },
+    secrets: { keys: parseSecretKeys(secretWithDevDefault(e.SECRETS_KEYS, DEV_SECRETS_KEY, 'SECRETS_KEYS', e.NODE_ENV)) },
     sandbox: { port: e.SANDBOX_PORT, dataDir: e.SANDBOX_DATA_DIR ?? path.join(e.DATA_DIR, 'sandbox') },
     dataDir: e.DATA_DIR,
     stack: {

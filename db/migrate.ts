@@ -2,10 +2,12 @@
 import type { Knex } from 'knex';
 import * as ledger from './migrations/0001_ledger';
 import * as batchPayouts from './migrations/0002_batch_payouts';
+import * as donations from './migrations/0003_donations';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
   '0002_batch_payouts': batchPayouts,
+  '0003_donations': donations,
 };
 
 const source: Knex.MigrationSource<string> = {

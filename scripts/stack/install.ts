@@ -1,11 +1,13 @@
-// `npm test` runs this first: installs the local stack's tools when missing (MariaDB's packages, the temporal CLI), so a fresh CI machine needs nothing else.
+// `npm test` runs this first: installs the local stack's tools when missing (MariaDB's packages, the temporal CLI, Chromium for the browser tests), so a fresh CI machine needs nothing else.
 import { loadConfig } from '../../config';
+import { ensureChromiumInstalled } from './chromium';
 import { ensureMariadbInstalled } from './mariadb';
 import { resolveTemporalCli } from './temporal';
 
 async function main(): Promise<void> {
   await ensureMariadbInstalled();
   await resolveTemporalCli(loadConfig().stack);
+  await ensureChromiumInstalled();
 }
 
 main().catch((err) => {
