@@ -1,6 +1,8 @@
 // The sandbox's HTTP app: every provider emulator under the path its real gateway uses, and its control API under /sandbox.
 import express from 'express';
+import { createAlipayEmulator } from './alipay';
 import { createPayoutEmulator } from './payouts';
+import { createWechatEmulator } from './wechat-pay';
 
 export interface SandboxOptions {
   /** The credentials the payout provider accepts (the engine's PAYOUT_APP_ID and PAYOUT_TOKEN). */
@@ -15,12 +17,21 @@ export function createSandboxApp(options: SandboxOptions): express.Express {
   app.disable('etag');
 
   app.get('/health', (_req, res) => {
-    res.json({ status: 'ok', emulators: ['payouts'] });
+    res.json({ status: 'ok', emulators: ['payouts', 'alipay', 'wechat'] });
   });
 
   const payouts = createPayoutEmulator(options.payouts);
   app.use('/thirdpart/onePass', payouts.provider);
   app.use('/sandbox/payouts', payouts.control);
+
+  const alipay = createAlipayEmulator({ dataDir: options.dataDir });
+  app.use('/alipay', alipay.gateway);
+  app.use('/sandbox/alipay', alipay.control);
+
+  const wechat = createWechatEmulator({ dataDir: options.dataDir });
+  app.use('/wechatpay', wechat.pay);
+  app.use('/weixin', wechat.login);
+  app.use('/sandbox/wechat', wechat.control);
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -7,7 +7,7 @@
 //        4004 batch not found, 4005 batch finished | 409 request id known with other fields | 400 bad request
 //   POST /batchPayFinish  {batchPayId, paid, failed, amount}           200 with the provider's own counts | 409 other summary | 422 4004
 //   GET  /payouts/:requestId                                           200 {status: paid | rejected, …} | 404
-// Every request is signed (see payout-signature.ts): 401 otherwise. Past the capacity: 429 at once. A transient failure: 503,
+// Every request is signed (see payout-signature.ts): 401 otherwise, and 401 to all while the engine's credentials are revoked. Past the capacity: 429 at once. A transient failure: 503,
 // nothing executed. A lost response: executed, then the connection is cut or the answer held past the client's timeout.
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
@@ -19,9 +19,11 @@ import { SignatureVerifier } from './payout-signature';
 export const PayoutSandboxSettings = BehaviourSettings.extend({
   /** Accounts the provider refuses for good (code 4001 "account invalid"). */
   rejectUids: z.array(z.number().int()),
+  /** Every request is refused 401, however well signed, as by a provider that revoked the engine's token. */
+  credentialsRevoked: z.boolean(),
 });
 export type PayoutSandboxSettings = z.infer<typeof PayoutSandboxSettings>;
-export const DEFAULT_PAYOUT_SETTINGS: PayoutSandboxSettings = { ...DEFAULT_BEHAVIOUR, rejectUids: [] };
+export const DEFAULT_PAYOUT_SETTINGS: PayoutSandboxSettings = { ...DEFAULT_BEHAVIOUR, rejectUids: [], credentialsRevoked: false };
 
 interface Reply {
   http: number;
@@ -87,15 +89,17 @@ export function createPayoutEmulator(credentials: { appId: string; token: string
     return (req: Request, res: Response) => {
       counters.requests++;
       const raw = typeof req.body === 'string' ? req.body : '';
-      const refusal = verifier.refusal({
-        appId: req.get('x-app-id'),
-        timestamp: req.get('x-timestamp'),
-        nonce: req.get('x-nonce'),
-        signature: req.get('x-signature'),
-        method: req.method,
-        path: req.originalUrl,
-        body: raw,
-      });
+      const refusal = settings.credentialsRevoked
+        ? 'credentials revoked'
+        : verifier.refusal({
+            appId: req.get('x-app-id'),
+            timestamp: req.get('x-timestamp'),
+            nonce: req.get('x-nonce'),
+            signature: req.get('x-signature'),
+            method: req.method,
+            path: req.originalUrl,
+            body: raw,
+          });
       if (refusal) {
         counters.unauthorized++;
         return send(res, { http: 401, code: 401, msg: refusal });
