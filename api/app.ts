@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import express, { Router, type RequestHandler } from 'express';
 import type pino from 'pino';
 import { pinoHttp } from 'pino-http';
+import { createGatewayRegistry, type GatewayRegistry } from '../activities/providers/gateways';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 import { createAuth, type RequireScope } from './auth';
@@ -13,6 +14,12 @@ import { concurrencyLimit, rateLimitPerIp } from './limits';
 import { createMetrics, type Metrics } from './metrics';
 import { createOpenApiRegistry, type OpenAPIRegistry } from './openapi';
 import { balanceRoutes } from './routes/balances';
+import { callbackRoutes } from './routes/callbacks';
+import { categoryRoutes } from './routes/categories';
+import { donationRoutes } from './routes/donations';
+import { pageRoutes } from './routes/pages';
+import { paymentConfigRoutes } from './routes/payment-configs';
+import { rankingRoutes } from './routes/rankings';
 import { batchBodyLimit, batchPayoutRoutes, takesBatchBody } from './routes/batch-payouts';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
@@ -30,6 +37,7 @@ export interface AppDeps {
 
 /** What every router gets: the app's dependencies, the OpenAPI registry to document itself in, auth and metrics. */
 export interface RouteContext extends AppDeps {
+  gateways: GatewayRegistry;
   registry: OpenAPIRegistry;
   requireScope: RequireScope;
   metrics: Metrics;
@@ -48,7 +56,8 @@ const requestId: RequestHandler = (req, res, next) => {
 export function createApp(deps: AppDeps): express.Express {
   const { config } = deps;
   const metrics = createMetrics();
-  const ctx: RouteContext = { ...deps, registry: createOpenApiRegistry(), requireScope: createAuth(config.api.keys), metrics };
+  const gateways = createGatewayRegistry(deps.db, config.secrets.keys, config.donations.gatewayTimeoutMs);
+  const ctx: RouteContext = { ...deps, gateways, registry: createOpenApiRegistry(), requireScope: createAuth(config.api.keys), metrics };
   const app = express();
   app.disable('x-powered-by');
 
@@ -78,8 +87,11 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(healthRoutes(ctx));
   app.use(docsRoutes(ctx));
+  app.use(pageRoutes(ctx));
 
   app.use(concurrencyLimit(config.api.maxConcurrentRequests));
+  // Gateways notify from a few addresses in bursts: their callbacks are verified by signature, not rate-limited per IP.
+  app.use(callbackRoutes(ctx));
   app.use(rateLimitPerIp(config.api.rateLimitPerSecond));
   // A batch names up to BATCH_MAX_ITEMS payees, megabytes of JSON: the routes that take one read bigger bodies than the rest.
   const batchBody = Router().use(jsonBody(`${batchBodyLimit(config.batch.maxItems)}b`));
@@ -89,6 +101,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(onePassRoutes(ctx));
   app.use(transferRoutes(ctx));
   app.use(batchPayoutRoutes(ctx));
+  app.use(donationRoutes(ctx));
+  app.use(rankingRoutes(ctx));
+  app.use(categoryRoutes(ctx));
+  app.use(paymentConfigRoutes(ctx));
   app.use(balanceRoutes(ctx));
   app.use(userRoutes(ctx));
   app.use(workflowRoutes(ctx));

@@ -1,11 +1,11 @@
 // The ledger's vocabulary: account codes, transfer requests and results. Pure types and naming rules.
 
-/** Account codes: `user:{uid}` for people; system accounts such as `external:bank`, `payouts:clearing`, `fees`. */
+/** Account codes: `user:{uid}` for people; system accounts such as `external:bank`, `donations:{category}`, `payouts:clearing`, `fees`. */
 export type AccountCode = string;
 
 export const userAccount = (uid: number): AccountCode => `user:${uid}`;
 
-const SYSTEM_ACCOUNT = /^(external:[a-z0-9:_-]+|payouts:clearing|fees)$/;
+const SYSTEM_ACCOUNT = /^(external:[a-z0-9:_-]+|donations:[a-z0-9_-]+|payouts:clearing|fees)$/;
 export const isSystemAccount = (code: AccountCode): boolean => SYSTEM_ACCOUNT.test(code);
 
 /** Only accounts standing for money outside the engine may go below zero. */

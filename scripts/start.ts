@@ -8,6 +8,7 @@ import { migrateLatest } from '../db/migrate';
 import { acquireStackLock, type StackLock } from './stack/lock';
 import { startMariadb } from './stack/mariadb';
 import { isListening } from './stack/ports';
+import { provisionSandboxGateways } from './stack/provision-gateways';
 import { ServiceGroup, type Service } from './stack/processes';
 import { resolveTemporalCli, startTemporal, waitForWorker } from './stack/temporal';
 
@@ -70,6 +71,7 @@ async function main(): Promise<void> {
   const worker = supervise('worker', 'workers/main.ts');
   const api = supervise('api', 'api/main.ts');
   await waitForHealth(sandbox.current, sandboxUrl);
+  await provisionGateways();
   await waitForHealth(api.current, `http://127.0.0.1:${config.api.port}`);
   await waitForWorker(temporalAddress, config.temporal.namespace, config.temporal.taskQueue, () => worker.current);
   sandbox.restartOnCrash = worker.restartOnCrash = api.restartOnCrash = true;
@@ -82,6 +84,18 @@ async function migrate(): Promise<void> {
   try {
     const applied = await migrateLatest(db);
     log(applied.length ? `applied migrations: ${applied.join(', ')}` : 'the schema is up to date');
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Donations on the local stack go through its sandbox: the sandbox's merchant credentials become the payment configs. */
+async function provisionGateways(): Promise<void> {
+  const db = createDb(databaseUrl, 1);
+  try {
+    for (const { method, outcome, reason } of await provisionSandboxGateways(db, config.secrets.keys, sandboxUrl)) {
+      log(`${method} payment config: ${outcome}${reason ? ` (${reason})` : ''}`);
+    }
   } finally {
     await db.destroy();
   }

@@ -1,6 +1,7 @@
 // Builds the worker of the `payments` task queue from its dependencies.
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { createGatewayRegistry } from '../activities/providers/gateways';
 import { createPayoutApiClient } from '../activities/providers/payout-api-client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
@@ -19,7 +20,12 @@ export function createPaymentsWorker({ connection, db, config, workflowBundleCod
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     workflowBundle: { code: workflowBundleCode },
-    activities: createActivities({ db, payouts: createPayoutApiClient(config.payouts) }),
+    activities: createActivities({
+      db,
+      payouts: createPayoutApiClient(config.payouts),
+      gateways: createGatewayRegistry(db, config.secrets.keys, config.donations.gatewayTimeoutMs),
+      rankingTimeZone: config.donations.rankingTimeZone,
+    }),
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,

@@ -2,3 +2,5 @@
 export { TransferWorkflow } from './transfer';
 export { BatchPayoutWorkflow } from './batch-payout';
 export { NoopWorkflow } from './noop';
+export { DonationWorkflow } from './donation';
+export { RefundWorkflow } from './refund';

@@ -19,6 +19,7 @@ export interface TestAppOptions {
   temporal?: Partial<Config['temporal']>;
   db?: Partial<Config['db']>;
   ledger?: Partial<Config['ledger']>;
+  donations?: Partial<Config['donations']>;
   /** Silent unless given (or TEST_LOG_LEVEL is set). */
   logger?: pino.Logger;
 }
@@ -72,6 +73,7 @@ export async function startTestApp(overrides: TestAppOptions = {}): Promise<Test
     temporal: { ...base.temporal, ...overrides.temporal },
     db: { ...base.db, ...overrides.db },
     ledger: { ...base.ledger, ...overrides.ledger },
+    donations: { ...base.donations, ...overrides.donations },
   };
   const db = createDb(config.db.url, config.db.poolMax);
   const connection = await Connection.connect({ address: config.temporal.address });
@@ -81,6 +83,8 @@ export async function startTestApp(overrides: TestAppOptions = {}): Promise<Test
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // Gateways are told to notify this app: its address is known only now (routes read the config per request).
+  config.api.publicUrl = baseUrl;
 
   async function api(path: string, options: RequestOptions = {}): Promise<ApiResponse> {
     const headers: Record<string, string> = { ...options.headers };

@@ -7,6 +7,7 @@ import { migrateLatest } from '../../db/migrate';
 import { acquireStackLock, type StackLock } from '../../scripts/stack/lock';
 import { startMariadb, type RunningMariadb } from '../../scripts/stack/mariadb';
 import { freePorts } from '../../scripts/stack/ports';
+import { provisionSandboxGateways } from '../../scripts/stack/provision-gateways';
 import { ServiceGroup } from '../../scripts/stack/processes';
 import { resolveTemporalCli, startTemporal } from '../../scripts/stack/temporal';
 import { bundleWorkflows } from '../../workers/bundle';
@@ -80,6 +81,8 @@ export default async function globalSetup(): Promise<void> {
     const db = createDb(databaseUrl, 2);
     try {
       await migrateLatest(db);
+      // The donation tests pay through the sandbox: its merchant credentials become the payment configs.
+      await provisionSandboxGateways(db, config.secrets.keys, sandboxUrl);
     } finally {
       await db.destroy();
     }
