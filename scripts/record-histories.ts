@@ -7,6 +7,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { NativeConnection } from '@temporalio/worker';
 import { loadConfig, ROOT_DIR } from '../config';
 import { createDb } from '../db/knex';
+import { donationStartOptions, donationStatusQuery, refundStartOptions, type DonationOrder } from '../domain/donation';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
 import { bundleWorkflows } from '../workers/bundle';
 import { createPaymentsWorker } from '../workers/create-worker';
@@ -31,7 +32,47 @@ async function main(): Promise<void> {
     'credit-posted': { transferId: transferWorkflowId(`history-credit-${stamp}`), kind: 'credit', sourceAccount: 'external:bank', targetUid: b, amount: '5.00', currency: 'CNY' },
   };
 
+  const record = async (name: string, handle: WorkflowHandle) => {
+    const file = path.join(ROOT_DIR, 'test', 'histories', `${name}.json`);
+    writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
+    console.log(`recorded ${handle.workflowId} → ${path.relative(ROOT_DIR, file)}`);
+  };
+  // The sandbox's phone pays a trade; its notify goes to a URL nobody serves, so the workflow finds it by polling.
+  const sandboxUrl = process.env.SANDBOX_URL ?? `http://127.0.0.1:${config.sandbox.port}`;
+  const payAtSandbox = async (orderNo: string) => {
+    const res = await fetch(`${sandboxUrl}/sandbox/alipay/trades/${orderNo}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    if (!res.ok) throw new Error(`the sandbox did not take the payment of ${orderNo}: ${res.status} ${await res.text()}`);
+  };
+  const donationOrder = (orderNo: string, expiresInMs: number): DonationOrder => ({
+    orderNo,
+    categoryId: 'general',
+    method: 'alipay',
+    amount: '8.80',
+    currency: 'CNY',
+    uid: b,
+    donorName: 'history',
+    message: null,
+    requestDigest: '0'.repeat(64),
+    expiresAt: new Date(Date.now() + expiresInMs).toISOString(),
+    notifyUrl: 'http://127.0.0.1:9/unreachable',
+    pollInitialMs: 300,
+    pollMaxMs: 1_000,
+    lateWindowMs: 1_000,
+  });
+
   await worker.runUntil(async () => {
+    const paid = await client.workflow.start('DonationWorkflow', donationStartOptions(donationOrder(`H${stamp}P`, 60_000), config.temporal.taskQueue));
+    while (!(await paid.query(donationStatusQuery)).qrContent) await new Promise((r) => setTimeout(r, 100));
+    await payAtSandbox(`H${stamp}P`);
+    await paid.result();
+    await record('donation-paid-by-poll', paid);
+    const refund = await client.workflow.start('RefundWorkflow', refundStartOptions({ refundNo: `H${stamp}R`, orderNo: `H${stamp}P`, amount: '3.30', reason: null, pollInitialMs: 300, pollMaxMs: 1_000 }, config.temporal.taskQueue));
+    await refund.result();
+    await record('refund-succeeded', refund);
+    const expired = await client.workflow.start('DonationWorkflow', donationStartOptions(donationOrder(`H${stamp}E`, 1_500), config.temporal.taskQueue));
+    await expired.result();
+    await record('donation-expired', expired);
+
     const items = payees.map((uid) => ({ uid, amount: '3.00' }));
     const batch = await startBatch(db, client, { batchPayId: `history-batch-${stamp}`, items, limits: { min: 2, max: 4 }, fastPhaseMs: 30_000 });
     await batch.result();
