@@ -231,3 +231,16 @@ describe('expiry', () => {
     expect(await rankingRow(app.db, `uid:${uid}`)).toMatchObject({ donations: 1 });
   });
 });
+
+describe('a WeChat donor', () => {
+  it('logs in with a login code and donates as that user', async () => {
+    const { code } = await wechatSandbox.loginCode();
+    const login = await app.api('/api/v1/users/wechat', { key: null, body: { code } });
+    expect(login.status).toBe(201);
+    const donation = await givenDonation(app, { method: 'wechat', openid: login.body.openid, amount: '1.23', name: 'Wei' });
+    await payAtGateway('wechat', donation.orderNo);
+    const paid = await donationReaches(app, donation.orderNo, ['paid']);
+    expect(paid.donor).toEqual({ uid: login.body.uid, name: 'Wei' });
+    expect(await rankingRow(app.db, `uid:${login.body.uid}`)).toMatchObject({ donations: 1 });
+  });
+});
