@@ -1,10 +1,11 @@
 // The donor ranking's read model: written in the transaction that settles a donation or a refund, read by the API.
 //
 // Invariant: for every category c and donor k, donor_totals(c, k) and donor_totals('*', k) equal the sums of
-// donor_daily_totals(·, c, k) and of donor_daily_totals(·, ·, k); ranking_version grows with every change.
+// donor_daily_totals(·, c, k) and of donor_daily_totals(·, ·, k), and donor_period_totals(p, c, k) and
+// (p, '*', k) the same sums over the days of the week, month or year p; ranking_version grows with every change.
 import type { Knex } from 'knex';
 import { money, type Money } from '../domain/money';
-import { isDay, type Day } from '../domain/ranking';
+import { isDay, periodOfDays, periodsOfDay, type Day } from '../domain/ranking';
 import type { Db } from './knex';
 
 export { rankingDay } from '../domain/ranking';
@@ -60,21 +61,39 @@ async function inChunks<T>(rows: T[], write: (chunk: T[]) => Promise<unknown>): 
   for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) await write(rows.slice(i, i + ROWS_PER_STATEMENT));
 }
 
+/** Adds sums to a totals table, in primary key order; a sum's map key is its key columns joined by tabs. */
+function addSums(trx: Knex.Transaction, table: string, keyColumns: string[], sums: Map<string, Sum>): Promise<void> {
+  const row = `(${keyColumns.map(() => '?').join(', ')}, CAST(? AS DECIMAL(38,18)), ?)`;
+  // Amounts are bound as text and CAST: MariaDB would add `total + '1.23'` in DOUBLE.
+  return inChunks(byKey(sums), (rows) =>
+    trx.raw(
+      `INSERT INTO ${table} (${keyColumns.join(', ')}, total, donations) VALUES ${rows.map(() => row).join(', ')}
+       ON DUPLICATE KEY UPDATE total = total + VALUES(total), donations = donations + VALUES(donations)`,
+      rows.flatMap(([key, sum]) => [...key.split('\t'), sum.total.toFixed(), sum.donations]),
+    ),
+  );
+}
+
 /**
  * Adds entries to the read model. Every transaction takes its row locks in one global order (donors, daily
- * totals, totals, each by primary key, then the version row last and briefly), so concurrent settles wait
+ * totals, period totals, totals, each by primary key, then the version row last and briefly), so concurrent settles wait
  * for each other instead of deadlocking.
  */
 async function writeRanking(trx: Knex.Transaction, entries: RankingEntry[]): Promise<void> {
   entries.forEach(checkEntry);
   const donors = new Map<string, { uid: number | null; name: string | null }>();
   const daily = new Map<string, Sum>();
+  const periods = new Map<string, Sum>();
   const totals = new Map<string, Sum>();
   for (const e of entries) {
     const known = donors.get(e.donorKey);
     donors.set(e.donorKey, { uid: e.uid ?? known?.uid ?? null, name: fitName(e.name) ?? known?.name ?? null });
     // '\t' sorts below every character of a day, category or donor key: the map's order is the primary key's.
     addTo(daily, `${e.day}\t${e.categoryId}\t${e.donorKey}`, e.amount, e.donations);
+    for (const period of periodsOfDay(e.day)) {
+      addTo(periods, `${period}\t${ALL_CATEGORIES}\t${e.donorKey}`, e.amount, e.donations);
+      addTo(periods, `${period}\t${e.categoryId}\t${e.donorKey}`, e.amount, e.donations);
+    }
     addTo(totals, `${ALL_CATEGORIES}\t${e.donorKey}`, e.amount, e.donations);
     addTo(totals, `${e.categoryId}\t${e.donorKey}`, e.amount, e.donations);
   }
@@ -86,21 +105,9 @@ async function writeRanking(trx: Knex.Transaction, entries: RankingEntry[]): Pro
       rows.flatMap(([key, d]) => [key, d.uid, d.name]),
     ),
   );
-  // Amounts are bound as text and CAST: MariaDB would add `total + '1.23'` in DOUBLE.
-  await inChunks(byKey(daily), (rows) =>
-    trx.raw(
-      `INSERT INTO donor_daily_totals (day, category_id, donor_key, total, donations) VALUES ${rows.map(() => '(?, ?, ?, CAST(? AS DECIMAL(38,18)), ?)').join(', ')}
-       ON DUPLICATE KEY UPDATE total = total + VALUES(total), donations = donations + VALUES(donations)`,
-      rows.flatMap(([key, s]) => [...key.split('\t'), s.total.toFixed(), s.donations]),
-    ),
-  );
-  await inChunks(byKey(totals), (rows) =>
-    trx.raw(
-      `INSERT INTO donor_totals (category_id, donor_key, total, donations) VALUES ${rows.map(() => '(?, ?, CAST(? AS DECIMAL(38,18)), ?)').join(', ')}
-       ON DUPLICATE KEY UPDATE total = total + VALUES(total), donations = donations + VALUES(donations)`,
-      rows.flatMap(([key, s]) => [...key.split('\t'), s.total.toFixed(), s.donations]),
-    ),
-  );
+  await addSums(trx, 'donor_daily_totals', ['day', 'category_id', 'donor_key'], daily);
+  await addSums(trx, 'donor_period_totals', ['period', 'category_id', 'donor_key'], periods);
+  await addSums(trx, 'donor_totals', ['category_id', 'donor_key'], totals);
   // Last: every settle takes this one row, so it is held only from here to the commit.
   await trx.raw('UPDATE ranking_version SET version = version + 1 WHERE id = 1');
 }
@@ -160,14 +167,14 @@ interface TotalRow {
   donors?: string | number;
 }
 
-// Ties are ordered by donor_key, so that pages never overlap or skip. Both columns descend: all-time pages are
-// then a backward walk of the (category_id, total, donor_key) index that stops after the page, with no sort.
+// Ties are ordered by donor_key, so that pages never overlap or skip. Both columns descend: a kept ranking's page
+// is then a backward walk of its (…, category_id, total, donor_key) index that stops after the page, with no sort.
 const ORDER = 'ORDER BY total DESC, donor_key DESC';
 
 /**
  * One page of donors ranked by the total they gave in a category (or all) over a range of days (or all time).
- * A donor whose refunds brought the total to zero is not ranked. All time reads donor_totals through its index;
- * a range sums donor_daily_totals per donor over its days.
+ * A donor whose refunds brought the total to zero is not ranked. All time reads donor_totals through its index, a
+ * calendar week, month or year donor_period_totals; any other days are summed per donor from donor_daily_totals.
  */
 export async function rankDonors(db: Db, filter: RankingFilter): Promise<RankingPage> {
   const offset = (filter.page - 1) * filter.pageSize;
@@ -175,14 +182,22 @@ export async function rankDonors(db: Db, filter: RankingFilter): Promise<Ranking
   let rows: TotalRow[];
   let totalDonors: number;
 
-  if (filter.from === undefined && filter.to === undefined) {
+  // All time, and a calendar week, month or year, are kept ranked: a walk down an index. Other days are summed.
+  const period = filter.from !== undefined && filter.to !== undefined ? periodOfDays(filter.from, filter.to) : undefined;
+  const kept =
+    filter.from === undefined && filter.to === undefined
+      ? { table: 'donor_totals', where: 'category_id = ?', bindings: [category] }
+      : period !== undefined
+        ? { table: 'donor_period_totals', where: 'period = ? AND category_id = ?', bindings: [period, category] }
+        : undefined;
+  if (kept) {
     const [[page], [[count]]] = await Promise.all([
-      db.raw(`SELECT donor_key, total, donations FROM donor_totals WHERE category_id = ? AND total > 0 ${ORDER} LIMIT ? OFFSET ?`, [
-        category,
+      db.raw(`SELECT donor_key, total, donations FROM ${kept.table} WHERE ${kept.where} AND total > 0 ${ORDER} LIMIT ? OFFSET ?`, [
+        ...kept.bindings,
         filter.pageSize,
         offset,
       ]),
-      db.raw('SELECT COUNT(*) AS donors FROM donor_totals WHERE category_id = ? AND total > 0', [category]),
+      db.raw(`SELECT COUNT(*) AS donors FROM ${kept.table} WHERE ${kept.where} AND total > 0`, kept.bindings),
     ]);
     rows = page;
     totalDonors = Number(count.donors);

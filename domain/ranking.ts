@@ -39,6 +39,28 @@ function epochDay(day: string): number | undefined {
 export const isDay = (text: string): boolean => epochDay(text) !== undefined;
 
 const dayOf = (epoch: number): Day => new Date(epoch * MS_PER_DAY).toISOString().slice(0, 10);
+// 1970-01-01 was a Thursday: (epoch + 3) % 7 is 0 on Mondays.
+const mondayOf = (epoch: number): number => epoch - ((((epoch + 3) % 7) + 7) % 7);
+const lastDayOfMonth = (year: string, month: string): Day =>
+  `${year}-${month}-${String(new Date(Date.UTC(Number(year), Number(month), 0)).getUTCDate()).padStart(2, '0')}`;
+
+/**
+ * The calendar periods a day counts in, as donor_period_totals names them: its week (Monday to Sunday, named by
+ * its Monday), its month and its year.
+ */
+export function periodsOfDay(day: Day): string[] {
+  return [`W${dayOf(mondayOf(epochDay(day)!))}`, `M${day.slice(0, 7)}`, `Y${day.slice(0, 4)}`];
+}
+
+/** The period whose days are exactly from..to, when they are a calendar week, month or year. */
+export function periodOfDays(from: Day, to: Day): string | undefined {
+  const [y, m, d] = from.split('-');
+  if (d === '01' && m === '01' && to === `${y}-12-31`) return `Y${y}`;
+  if (d === '01' && to === lastDayOfMonth(y, m)) return `M${y}-${m}`;
+  const start = epochDay(from);
+  if (start !== undefined && start === mondayOf(start) && epochDay(to) === start + 6) return `W${from}`;
+  return undefined;
+}
 
 /** Formatters are costly to build: one per time zone, built on first use (which also rejects an unknown zone). */
 const formatters = new Map<string, Intl.DateTimeFormat>();
@@ -78,14 +100,11 @@ export function resolveRange(range: RankingRange, custom: { from?: string; to?: 
     case 'today':
       return { from: today, to: today };
     case 'week': {
-      // 1970-01-01 was a Thursday: (epoch + 3) % 7 is 0 on Mondays.
-      const monday = todayEpoch - ((todayEpoch + 3) % 7);
+      const monday = mondayOf(todayEpoch);
       return { from: dayOf(monday), to: dayOf(monday + 6) };
     }
-    case 'month': {
-      const last = new Date(Date.UTC(Number(y), Number(m), 0)).getUTCDate();
-      return { from: `${y}-${m}-01`, to: `${y}-${m}-${String(last).padStart(2, '0')}` };
-    }
+    case 'month':
+      return { from: `${y}-${m}-01`, to: lastDayOfMonth(y, m) };
     case 'year':
       return { from: `${y}-01-01`, to: `${y}-12-31` };
     case 'all':

@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { DEV_API_KEY, loadConfig } from '../config';
+import { benchRankingQueries } from './bench-donations';
 import { givenFundedUsers, startBatch } from './fixtures';
 import { startPrivateStack } from './stack/private-stack';
 import { readFileSync } from 'node:fs';
@@ -14,7 +15,13 @@ import { transferStartOptions, transferWorkflowId, type TransferInput } from '..
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { sizes: { type: 'string' }, transfers: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' }, warmup: { type: 'string', default: '300' } },
+  options: {
+    sizes: { type: 'string' },
+    transfers: { type: 'string', default: '2000' },
+    donations: { type: 'string', default: '1000' },
+    concurrency: { type: 'string', default: '32' },
+    warmup: { type: 'string', default: '300' },
+  },
 });
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -192,7 +199,71 @@ async function benchBatch(): Promise<void> {
   }
 }
 
-const benches: Record<string, () => Promise<void>> = { transfers: benchTransfers, batch: benchBatch };
+/**
+ * `npm run bench -- donations [--donations N] [--concurrency C]`: donations created through the API and paid at the
+ * sandbox's gateways (Alipay and WeChat in turn, real signatures, notify to the API) end to end, with the latency from
+ * "paid at the gateway" to "status paid in the API"; then the ranking's query times over 100,000 paid donations.
+ */
+async function benchDonations(): Promise<void> {
+  const total = Number(values.donations);
+  const concurrency = Number(values.concurrency);
+  const config = loadConfig();
+  const stack = await startPrivateStack('bench-donations');
+  try {
+    await stack.startWorker();
+    await stack.startApi();
+    const api = stack.apiUrl;
+    const paidToSeen: number[] = [];
+    let failures = 0;
+    const donate = async (i: number) => {
+      const method = i % 2 ? 'wechat' : 'alipay';
+      const created = await fetch(`${api}/api/v1/donations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ category: ['general', 'education', 'medical'][i % 3], amount: `${1 + (i % 50)}.00`, method, name: `donor ${i % 200}` }),
+      });
+      const { orderNo } = (await created.json()) as { orderNo: string };
+      if (created.status !== 201) return void failures++;
+      const paid = await fetch(`${stack.sandboxUrl}/sandbox/${method}/trades/${orderNo}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      if (!paid.ok) return void failures++;
+      const paidAt = performance.now();
+      for (;;) {
+        const res = await fetch(`${api}/api/v1/donations/${orderNo}`);
+        if (((await res.json()) as { status: string }).status === 'paid') break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      paidToSeen.push(performance.now() - paidAt);
+    };
+    log(`warming up`);
+    await drive(Math.min(50, total), concurrency, donate);
+    paidToSeen.length = 0;
+    log(`${total} donations at concurrency ${concurrency}`);
+    const run = await drive(total, concurrency, donate);
+    const seen = paidToSeen.sort((a, b) => a - b);
+    log('seeding 100,000 paid donations into the ranking and timing its queries');
+    const ranking = await benchRankingQueries({ db: stack.db, apiUrl: api, timeZone: config.donations.rankingTimeZone });
+    const invariants = await checkInvariants(stack.db);
+    console.log(
+      JSON.stringify({
+        bench: 'donations',
+        donations: total,
+        concurrency,
+        donationsPerSecond: round(total / run.seconds),
+        endToEndP50Ms: round(quantile(run.latencies, 0.5)),
+        endToEndP99Ms: round(quantile(run.latencies, 0.99)),
+        paidToStatusP50Ms: round(quantile(seen, 0.5)),
+        paidToStatusP99Ms: round(quantile(seen, 0.99)),
+        failures,
+        ...ranking,
+        ledgerInvariantsOk: invariants.ok,
+      }),
+    );
+  } finally {
+    await stack.stop();
+  }
+}
+
+const benches: Record<string, () => Promise<void>> = { transfers: benchTransfers, batch: benchBatch, donations: benchDonations };
 const name = positionals[0] ?? 'transfers';
 const bench = benches[name];
 if (!bench) {

@@ -107,6 +107,17 @@ export async function up(db: Knex): Promise<void> {
     t.primary(['category_id', 'donor_key']);
     t.index(['category_id', 'total', 'donor_key']);
   });
+  await db.schema.createTable('donor_period_totals', (t) => {
+    // Totals per calendar week, month and year, kept as they are written so that ranking one is an index walk:
+    // period 'W2026-07-20' (the week's Monday), 'M2026-07' or 'Y2026', in RANKING_TIME_ZONE; category_id '*' = all.
+    t.string('period', 12).notNullable();
+    t.string('category_id', 32).notNullable();
+    t.string('donor_key', 48).notNullable();
+    t.decimal('total', 38, 18).notNullable();
+    t.integer('donations').notNullable();
+    t.primary(['period', 'category_id', 'donor_key']);
+    t.index(['period', 'category_id', 'total', 'donor_key']);
+  });
   await db.schema.createTable('ranking_version', (t) => {
     t.tinyint('id').primary();
     t.bigInteger('version').unsigned().notNullable();
@@ -115,7 +126,7 @@ export async function up(db: Knex): Promise<void> {
 }
 
 export async function down(db: Knex): Promise<void> {
-  for (const table of ['ranking_version', 'donor_totals', 'donor_daily_totals', 'donors', 'donation_refunds', 'donations', 'wechat_users', 'payment_configs', 'donation_categories']) {
+  for (const table of ['ranking_version', 'donor_period_totals', 'donor_totals', 'donor_daily_totals', 'donors', 'donation_refunds', 'donations', 'wechat_users', 'payment_configs', 'donation_categories']) {
     await db.schema.dropTableIfExists(table);
   }
 }

@@ -8,6 +8,7 @@ import { migrateLatest } from '../../db/migrate';
 import { bundleWorkflows } from '../../workers/bundle';
 import { startMariadb } from './mariadb';
 import { freePorts } from './ports';
+import { provisionSandboxGateways } from './provision-gateways';
 import { ServiceGroup, type Service } from './processes';
 import { resolveTemporalCli, startTemporal, waitForWorker } from './temporal';
 
@@ -53,6 +54,7 @@ export async function startPrivateStack(name: string, extraEnv: Record<string, s
       TEMPORAL_ADDRESS: temporalAddress,
       API_PORT: String(apiPort),
       SANDBOX_PORT: String(sandboxPort),
+      SANDBOX_DATA_DIR: path.join(baseDir, 'sandbox'),
       PAYOUT_API_URL: `${sandboxUrl}/thirdpart/onePass`,
       WORKFLOW_BUNDLE_PATH: bundlePath,
       RATE_LIMIT_PER_SECOND: '1000000',
@@ -71,6 +73,8 @@ export async function startPrivateStack(name: string, extraEnv: Record<string, s
     };
     const sandbox = spawnEntry('sandbox/main.ts', 'sandbox');
     await waitHealthy(sandboxUrl, sandbox);
+    // Donations go through the sandbox's gateways: its merchant credentials become the payment configs.
+    await provisionSandboxGateways(db, config.secrets.keys, sandboxUrl);
     let workers = 0;
 
     return {
