@@ -173,12 +173,14 @@ function printUrls(u: Record<string, string>): void {
   console.log(`
   durapay is running
     API          ${u.api}
+    Donate page  ${u.api}/donate   (ranking: ${u.api}/ranking)
     Swagger UI   ${u.docs}
     OpenAPI      ${u.openapi}
     Temporal UI  ${u.temporalUi}
     Temporal     ${u.temporal} (gRPC)
     MySQL        ${u.mysql}
-    Sandbox      ${u.sandbox ?? '(not recorded)'} (payout API /thirdpart/onePass, control /sandbox/payouts)
+    Sandbox      ${u.sandbox ?? '(not recorded)'} (payout API /thirdpart/onePass, Alipay /alipay/gateway.do, WeChat Pay /wechatpay;
+                 the buyer's phone: POST /sandbox/alipay/trades/{orderNo}/pay, /sandbox/wechat/trades/{orderNo}/pay)
     Dev API key  ${DEV_API_KEY}
     Try it:      ${curl}
 `);
