@@ -1,7 +1,7 @@
 // DonationWorkflow (`donation-{orderNo}`): order → QR at the gateway → wait for the verified notice, or poll the
 // gateway when none comes → paid: ledger + ranking, once; not paid by expiry: close the trade and expire the order,
 // still taking a late payment for a while.
-import { ActivityFailure, ApplicationFailure, condition, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { donationActivities, SettlePayment } from '../activities/donations';
 import type { PaymentNotice, TradeStatus } from '../activities/providers/donation-gateway';
 import { awaitQrUpdate, donationStatusQuery, paymentNoticeSignal } from '../domain/donation';
@@ -11,8 +11,9 @@ import { PaymentStatus } from '../domain/search-attributes';
 
 type Activities = ReturnType<typeof donationActivities>;
 
-// DB writes retry until they succeed: they are idempotent and the order must reach its final state.
-const { createDonationOrder, settleDonation, closeDonationOrder } = proxyActivities<Activities>({
+// DB writes, as local activities (short transactions, no round trip through the task queue), retried until they
+// succeed: they are idempotent and the order must reach its final state.
+const { createDonationOrder, settleDonation, closeDonationOrder } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
