@@ -186,6 +186,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       mysqlPort: e.MYSQL_PORT,
       /** The caller's own database; without it `npm start` runs a private MariaDB on mysqlPort. */
       externalDatabaseUrl: env.DATABASE_URL || undefined,
+      /** The caller's own payout gateway (PAYOUT_API_URL); without it `npm start` points the worker at its sandbox. */
+      externalPayoutApiUrl: env.PAYOUT_API_URL || undefined,
       temporalCli: e.TEMPORAL_CLI,
       cacheDir: path.join(e.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'durapay'),
     },

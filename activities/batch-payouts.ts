@@ -1,6 +1,7 @@
 // Batch payout activities: each pays a chunk of a batch through the payout API with adaptive concurrency,
 // holding, posting and voiding in the ledger in bulk. A chunk can be run again at any time: the DB says what
-// is done, and the provider executes a request id at most once.
+// is done, and the provider executes a request id at most once. When the provider refuses the engine itself, a chunk gives
+// back the holds of what it never sent and fails for good (payout_provider_refused): the workflow fails the batch.
 import { Context } from '@temporalio/activity';
 import {
   batchCounts,
@@ -10,6 +11,7 @@ import {
   openItems,
   openItemsOfChunk,
   recordOutcomes,
+  releaseHolds,
   setBatchState,
   type ItemOutcome,
   type ItemRow,
@@ -19,7 +21,9 @@ import { AdaptiveConcurrency } from '../domain/adaptive-concurrency';
 import type { BatchItemStatus, BatchPhase, BatchStatus, ConcurrencyLimits } from '../domain/batch-payout';
 import { payoutRequestId } from '../domain/batch-payout';
 import { formatAmount } from '../domain/money';
+import { failingOnProviderRefusal, isProviderRefusal } from './failures';
 import type { PayoutApi } from './providers/payout-api';
+import { PayoutApiError, type PayoutApiErrorCode } from './providers/payout-api-client';
 
 export interface ChunkArgs {
   batchPayId: string;
@@ -64,7 +68,12 @@ interface Work {
   /** Attempts in this call, bounded by maxAttempts. */
   tries: number;
   notBefore: number;
+  /** A request for it may have been executed without our knowing (always so for an item held before this call): only the provider's record can say. */
+  uncertain: boolean;
 }
+
+/** Refusals that say the provider did nothing with the request. */
+const REFUSED_UNDONE: ReadonlySet<PayoutApiErrorCode> = new Set(['unauthorized', 'invalid_request']);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoffMs = (attempt: number) => Math.min(5000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
@@ -73,8 +82,14 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
   return {
     /** Opens the batch at the provider; idempotent by batchPayId (there and here). */
     async beginBatch(batchPayId: string, total: number): Promise<void> {
-      await payouts.batchPayBegin(batchPayId, total);
+      await failingOnProviderRefusal(() => payouts.batchPayBegin(batchPayId, total));
       await setBatchState(db, batchPayId, { phase: 'fast' });
+    },
+
+    /** Records that the provider refused the batch (status failed, and why) and answers its counts; idempotent. */
+    async failBatch(batchPayId: string, reason: string): Promise<BatchSnapshot> {
+      await setBatchState(db, batchPayId, { status: 'failed', last_error: reason.slice(0, 255) });
+      return batchCounts(db, batchPayId);
     },
 
     /** Writes what the running chunk must obey (pause, cancel, new limits); idempotent. */
@@ -93,146 +108,7 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
      * items are sent again with the same request id, which the provider executes at most once.
      */
     async payChunk(args: ChunkArgs): Promise<ChunkResult> {
-      const ctx = Context.current();
-      const open = args.range ? await openItemsOfChunk(db, args.batchPayId, args.range.from, args.range.to) : await openItems(db, args.batchPayId, 10_000);
-      const controller = new AdaptiveConcurrency(args.concurrency, args.limits);
-      const queue: Work[] = [];
-      const buffered: ItemOutcome[] = [];
-      let settled = 0;
-      let control: 'run' | 'pause' | 'cancel' = 'run';
-      let lastFlush = Date.now();
-      let lastControl = 0;
-      let flushing: Promise<void> = Promise.resolve();
-      // A DB failure, or an answer that is neither a result nor a reason to retry (bad credentials…): stop
-      // sending, keep what is known, and fail this attempt, which Temporal retries.
-      let failure: unknown;
-      const stopOn = (err: unknown) => {
-        failure ??= err;
-      };
-
-      const flush = async () => {
-        const outcomes = buffered.splice(0);
-        lastFlush = Date.now();
-        await recordOutcomes(db, args.batchPayId, outcomes);
-        ctx.heartbeat({ settled });
-      };
-      const flushSoon = () => {
-        if (buffered.length >= FLUSH_AT || Date.now() - lastFlush >= FLUSH_EVERY_MS) flushing = flushing.then(flush).catch(stopOn);
-      };
-      const readControl = async () => {
-        lastControl = Date.now();
-        const batch = await getBatch(db, args.batchPayId);
-        if (!batch) return;
-        control = batch.control;
-        controller.setLimits({ min: batch.min_concurrency, max: batch.max_concurrency });
-      };
-      const settle = (work: Work, outcome: Omit<ItemOutcome, 'uid' | 'seq' | 'attempts' | 'maybeSent'>) => {
-        buffered.push({ uid: work.uid, seq: work.item.seq, attempts: work.attempts, maybeSent: true, ...outcome });
-        if (outcome.status === 'paid' || outcome.status === 'rejected') settled++;
-        flushSoon();
-      };
-
-      /** One attempt for one item; a definite answer settles it, anything else queues it again or leaves it for later. */
-      const payOne = async (work: Work) => {
-        work.attempts++;
-        work.tries++;
-        const requestId = payoutRequestId(args.batchPayId, work.uid);
-        let outcome = await payouts.pay({ batchPayId: args.batchPayId, requestId, uid: work.uid, amount: work.amount, currency: args.currency });
-        if (outcome.status === 'unknown') {
-          // The payout may have been executed with the response lost: the provider's record decides.
-          const known = await payouts.queryPayout(requestId);
-          outcome = known.status === 'not_found' ? { status: 'retry', reason: `${outcome.reason}; not found at the provider`, rateLimited: false } : known;
-        }
-        switch (outcome.status) {
-          case 'paid':
-            controller.observe('ok');
-            return settle(work, { status: 'paid', providerRef: outcome.providerRef });
-          case 'rejected':
-            controller.observe('ok');
-            return settle(work, { status: 'rejected', lastError: outcome.reason });
-          default:
-            controller.observe(outcome.status === 'retry' && outcome.rateLimited ? 'rate_limited' : 'failed');
-            if (work.tries < args.maxAttempts) {
-              work.notBefore = Date.now() + backoffMs(work.tries);
-              queue.push(work);
-            } else {
-              settle(work, { status: 'retry', lastError: outcome.reason });
-            }
-        }
-      };
-
-      const going = () => control === 'run' && failure === undefined;
-      // The dispatch loop below sleeps until something changes: a payout ends, or holds add work.
-      let wake = () => {};
-      const woken = () => new Promise<void>((resolve) => (wake = resolve));
-
-      // Holds are taken a little ahead of the payouts (HOLD_BATCH items per transaction), not all at once:
-      // they need the same CPU and DB time as the payouts' own posts.
-      const pending = open.filter((i) => i.status === 'pending');
-      const toWork = (item: ItemRow): Work => ({ item, uid: Number(item.uid), amount: formatAmount(item.amount!, args.currency), attempts: item.attempts, tries: 0, notBefore: 0 });
-      queue.push(...open.filter((i) => i.status !== 'pending').map(toWork));
-      let holdsDone = false;
-      const holding = (async () => {
-        // A small first slice, so that the first payouts go out at once.
-        for (let i = 0, size = FIRST_HOLD_BATCH; i < pending.length && going(); i += size, size = HOLD_BATCH) {
-          while (queue.length >= HOLD_AHEAD && going()) await sleep(10);
-          const slice = pending.slice(i, i + size);
-          const results = await holdItems(db, { batchPayId: args.batchPayId, currency: args.currency }, slice);
-          results.forEach((r, k) => {
-            if (r.ok && r.state === 'pending') queue.push(toWork({ ...slice[k], amount: r.amount, status: 'held' }));
-            else settled++;
-          });
-          wake();
-        }
-      })()
-        .catch(stopOn)
-        .finally(() => {
-          holdsDone = true;
-          wake();
-        });
-
-      const inFlight = new Set<Promise<void>>();
-      for (;;) {
-        if (failure) break;
-        if (Date.now() - lastControl >= CONTROL_EVERY_MS) await readControl();
-        if (control !== 'run') break;
-        const now = Date.now();
-        const ready = queue.findIndex((w) => w.notBefore <= now);
-        if (ready === -1) {
-          if (queue.length === 0 && inFlight.size === 0 && holdsDone) break;
-          // 20 ms: items waiting out a backoff become ready by the clock.
-          await Promise.race([woken(), sleep(20)]);
-          continue;
-        }
-        if (inFlight.size >= controller.current) {
-          await woken();
-          continue;
-        }
-        const [work] = queue.splice(ready, 1);
-        const running: Promise<void> = payOne(work)
-          .catch(stopOn)
-          .finally(() => {
-            inFlight.delete(running);
-            wake();
-          });
-        inFlight.add(running);
-      }
-      await Promise.all(inFlight);
-      await holding;
-      flushing = flushing.then(flush).catch(stopOn);
-      await flushing;
-      // Outcomes not yet written are found again on the next attempt: their items are still held, and are sent
-      // again with the same request id, which the provider answers from its record.
-      if (failure !== undefined) throw failure;
-
-      const counts = await batchCounts(db, args.batchPayId);
-      await setBatchState(db, args.batchPayId, { concurrency: controller.current });
-      return {
-        concurrency: controller.current,
-        interrupted: control === 'run' ? undefined : control,
-        settled,
-        snapshot: { byStatus: counts.byStatus, paidAmount: counts.paidAmount },
-      };
+      return failingOnProviderRefusal(() => payChunk(db, payouts, args));
     },
 
     /**
@@ -240,33 +116,212 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
      * are asked about, and settled by its answer. Returns how many are still unresolved (to ask again later).
      */
     async cancelRemaining(batchPayId: string): Promise<number> {
-      await cancelUnsent(db, batchPayId);
-      const maybeSent = await openItems(db, batchPayId, 5000);
-      const outcomes: ItemOutcome[] = [];
-      let next = 0;
-      const ask = async () => {
-        while (next < maybeSent.length) {
-          const item = maybeSent[next++];
-          const known = await payouts.queryPayout(payoutRequestId(batchPayId, Number(item.uid)));
-          const base = { uid: Number(item.uid), seq: item.seq, attempts: item.attempts, maybeSent: true };
-          if (known.status === 'paid') outcomes.push({ ...base, status: 'paid', providerRef: known.providerRef });
-          else if (known.status === 'rejected') outcomes.push({ ...base, status: 'rejected', lastError: known.reason });
-          else if (known.status === 'not_found') outcomes.push({ ...base, status: 'cancelled', lastError: 'batch cancelled' });
-        }
-      };
-      await Promise.all(Array.from({ length: 10 }, ask));
-      await recordOutcomes(db, batchPayId, outcomes);
-      const { byStatus } = await batchCounts(db, batchPayId);
-      return byStatus.pending + byStatus.held + byStatus.retry;
+      return failingOnProviderRefusal(async () => {
+        await cancelUnsent(db, batchPayId);
+        const maybeSent = await openItems(db, batchPayId, 5000);
+        const outcomes: ItemOutcome[] = [];
+        let next = 0;
+        let failure: unknown;
+        const ask = async () => {
+          while (next < maybeSent.length && failure === undefined) {
+            const item = maybeSent[next++];
+            const known = await payouts.queryPayout(payoutRequestId(batchPayId, Number(item.uid))).catch((err: unknown) => void (failure ??= err));
+            if (!known) return;
+            const base = { uid: Number(item.uid), seq: item.seq, attempts: item.attempts, maybeSent: true, holdRound: item.hold_round };
+            if (known.status === 'paid') outcomes.push({ ...base, status: 'paid', providerRef: known.providerRef });
+            else if (known.status === 'rejected') outcomes.push({ ...base, status: 'rejected', lastError: known.reason });
+            else if (known.status === 'not_found') outcomes.push({ ...base, status: 'cancelled', lastError: 'batch cancelled' });
+          }
+        };
+        await Promise.all(Array.from({ length: 10 }, ask));
+        // What the provider did answer is kept, also when it then refused to answer more.
+        await recordOutcomes(db, batchPayId, outcomes);
+        if (failure !== undefined) throw failure;
+        const { byStatus } = await batchCounts(db, batchPayId);
+        return byStatus.pending + byStatus.held + byStatus.retry;
+      });
     },
 
-    /** Closes the batch at the provider and in the read model; idempotent. */
-    async finishBatch(batchPayId: string, currency: string, status: Extract<BatchStatus, 'completed' | 'cancelled'>): Promise<BatchSnapshot> {
+    /** Closes the batch at the provider (unless it was never opened there) and in the read model; idempotent. */
+    async finishBatch(batchPayId: string, currency: string, status: Extract<BatchStatus, 'completed' | 'cancelled'>, begun = true): Promise<BatchSnapshot> {
       const counts = await batchCounts(db, batchPayId);
       const failed = counts.byStatus.failed + counts.byStatus.rejected + counts.byStatus.cancelled;
-      await payouts.batchPayFinish(batchPayId, { paid: counts.byStatus.paid, failed, amount: formatAmount(counts.paidAmount, currency) });
+      if (begun) {
+        const summary = { paid: counts.byStatus.paid, failed, amount: formatAmount(counts.paidAmount, currency) };
+        await failingOnProviderRefusal(() => payouts.batchPayFinish(batchPayId, summary));
+      }
       await setBatchState(db, batchPayId, { status, phase: 'done', control: 'run', finished: true });
       return counts;
     },
+  };
+}
+
+/**
+ * Pays the open items of a chunk or a sweep. It stops at the first failure: a DB failure fails the attempt, which Temporal
+ * retries; a refusal of the engine by the provider first gives back the holds of the items it never sent.
+ */
+async function payChunk(db: Db, payouts: PayoutApi, args: ChunkArgs): Promise<ChunkResult> {
+  const ctx = Context.current();
+  const open = args.range ? await openItemsOfChunk(db, args.batchPayId, args.range.from, args.range.to) : await openItems(db, args.batchPayId, 10_000);
+  const controller = new AdaptiveConcurrency(args.concurrency, args.limits);
+  const queue: Work[] = [];
+  const buffered: ItemOutcome[] = [];
+  /** Items of this call not paid or rejected yet: those certainly never executed are given back if the provider refuses us. */
+  const unsettled = new Set<Work>();
+  let settled = 0;
+  let control: 'run' | 'pause' | 'cancel' = 'run';
+  let lastFlush = Date.now();
+  let lastControl = 0;
+  let flushing: Promise<void> = Promise.resolve();
+  // A DB failure, or an answer that is neither a result nor a reason to retry (bad credentials…): stop sending and keep
+  // what is known.
+  let failure: unknown;
+  const stopOn = (err: unknown) => {
+    failure ??= err;
+  };
+
+  const flush = async () => {
+    const outcomes = buffered.splice(0);
+    lastFlush = Date.now();
+    await recordOutcomes(db, args.batchPayId, outcomes);
+    ctx.heartbeat({ settled });
+  };
+  const flushSoon = () => {
+    if (buffered.length >= FLUSH_AT || Date.now() - lastFlush >= FLUSH_EVERY_MS) flushing = flushing.then(flush).catch(stopOn);
+  };
+  const readControl = async () => {
+    lastControl = Date.now();
+    const batch = await getBatch(db, args.batchPayId);
+    if (!batch) return;
+    control = batch.control;
+    controller.setLimits({ min: batch.min_concurrency, max: batch.max_concurrency });
+  };
+  const settle = (work: Work, outcome: Omit<ItemOutcome, 'uid' | 'seq' | 'attempts' | 'maybeSent' | 'holdRound'>) => {
+    buffered.push({ uid: work.uid, seq: work.item.seq, attempts: work.attempts, maybeSent: true, holdRound: work.item.hold_round, ...outcome });
+    if (outcome.status === 'paid' || outcome.status === 'rejected') {
+      settled++;
+      unsettled.delete(work);
+    }
+    flushSoon();
+  };
+
+  /** One attempt for one item; a definite answer settles it, anything else queues it again or leaves it for later. */
+  const payOne = async (work: Work) => {
+    work.attempts++;
+    work.tries++;
+    const requestId = payoutRequestId(args.batchPayId, work.uid);
+    let outcome = await payouts.pay({ batchPayId: args.batchPayId, requestId, uid: work.uid, amount: work.amount, currency: args.currency }).catch((err: unknown) => {
+      if (!(err instanceof PayoutApiError && REFUSED_UNDONE.has(err.code))) work.uncertain = true;
+      throw err;
+    });
+    if (outcome.status === 'unknown') {
+      // The payout may have been executed with the response lost: the provider's record decides.
+      work.uncertain = true;
+      const known = await payouts.queryPayout(requestId);
+      if (known.status === 'not_found') work.uncertain = false;
+      outcome = known.status === 'not_found' ? { status: 'retry', reason: `${outcome.reason}; not found at the provider`, rateLimited: false } : known;
+    }
+    switch (outcome.status) {
+      case 'paid':
+        controller.observe('ok');
+        return settle(work, { status: 'paid', providerRef: outcome.providerRef });
+      case 'rejected':
+        controller.observe('ok');
+        return settle(work, { status: 'rejected', lastError: outcome.reason });
+      default:
+        controller.observe(outcome.status === 'retry' && outcome.rateLimited ? 'rate_limited' : 'failed');
+        if (work.tries < args.maxAttempts) {
+          work.notBefore = Date.now() + backoffMs(work.tries);
+          queue.push(work);
+        } else {
+          settle(work, { status: 'retry', lastError: outcome.reason });
+        }
+    }
+  };
+
+  const going = () => control === 'run' && failure === undefined;
+  // The dispatch loop below sleeps until something changes: a payout ends, or holds add work.
+  let wake = () => {};
+  const woken = () => new Promise<void>((resolve) => (wake = resolve));
+
+  // A chunk run again after a pause or a cancel takes no hold before it knows.
+  await readControl();
+  // Holds are taken a little ahead of the payouts (HOLD_BATCH items per transaction), not all at once:
+  // they need the same CPU and DB time as the payouts' own posts.
+  const pending = open.filter((i) => i.status === 'pending');
+  const toWork = (item: ItemRow, uncertain: boolean): Work => {
+    const work = { item, uid: Number(item.uid), amount: formatAmount(item.amount!, args.currency), attempts: item.attempts, tries: 0, notBefore: 0, uncertain };
+    unsettled.add(work);
+    return work;
+  };
+  queue.push(...open.filter((i) => i.status !== 'pending').map((item) => toWork(item, true)));
+  let holdsDone = false;
+  const holding = (async () => {
+    // A small first slice, so that the first payouts go out at once.
+    for (let i = 0, size = FIRST_HOLD_BATCH; i < pending.length && going(); i += size, size = HOLD_BATCH) {
+      while (queue.length >= HOLD_AHEAD && going()) await sleep(10);
+      const slice = pending.slice(i, i + size);
+      const results = await holdItems(db, { batchPayId: args.batchPayId, currency: args.currency }, slice);
+      results.forEach((r, k) => {
+        if (r.ok && r.state === 'pending') queue.push(toWork({ ...slice[k], amount: r.amount, status: 'held' }, false));
+        else settled++;
+      });
+      wake();
+    }
+  })()
+    .catch(stopOn)
+    .finally(() => {
+      holdsDone = true;
+      wake();
+    });
+
+  const inFlight = new Set<Promise<void>>();
+  for (;;) {
+    if (failure) break;
+    if (Date.now() - lastControl >= CONTROL_EVERY_MS) await readControl();
+    if (control !== 'run') break;
+    const now = Date.now();
+    const ready = queue.findIndex((w) => w.notBefore <= now);
+    if (ready === -1) {
+      if (queue.length === 0 && inFlight.size === 0 && holdsDone) break;
+      // 20 ms: items waiting out a backoff become ready by the clock.
+      await Promise.race([woken(), sleep(20)]);
+      continue;
+    }
+    if (inFlight.size >= controller.current) {
+      await woken();
+      continue;
+    }
+    const [work] = queue.splice(ready, 1);
+    const running: Promise<void> = payOne(work)
+      .catch(stopOn)
+      .finally(() => {
+        inFlight.delete(running);
+        wake();
+      });
+    inFlight.add(running);
+  }
+  await Promise.all(inFlight);
+  await holding;
+  flushing = flushing.then(flush).catch(stopOn);
+  await flushing;
+  if (isProviderRefusal(failure)) {
+    // Nothing more goes out until ops act: the holds of items certainly never executed are given back. Items that may
+    // have been executed stay held, to be settled by the provider's answer to the same request id.
+    const unsent = [...unsettled].filter((w) => !w.uncertain);
+    const reason = `not sent, hold given back: ${failure.message}`;
+    await releaseHolds(db, args.batchPayId, unsent.map((w) => ({ uid: w.uid, seq: w.item.seq, attempts: w.attempts, holdRound: w.item.hold_round })), reason);
+  }
+  // Outcomes not yet written are found again on the next attempt: their items are still held, and are sent
+  // again with the same request id, which the provider answers from its record.
+  if (failure !== undefined) throw failure;
+
+  const counts = await batchCounts(db, args.batchPayId);
+  await setBatchState(db, args.batchPayId, { concurrency: controller.current });
+  return {
+    concurrency: controller.current,
+    interrupted: control === 'run' ? undefined : control,
+    settled,
+    snapshot: { byStatus: counts.byStatus, paidAmount: counts.paidAmount },
   };
 }

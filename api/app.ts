@@ -1,4 +1,5 @@
-// The Express app: middleware in order (request id, metrics, logs, limits, body), the routers, the error envelopes.
+// The Express app: middleware in order (request id, metrics, logs, limits), the routers, the error envelopes. A request's
+// body is read only once its sender is known: after the key check (requireScope), or up front for the few public routes.
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import express, { Router, type RequestHandler } from 'express';
@@ -39,9 +40,13 @@ export interface AppDeps {
 export interface RouteContext extends AppDeps {
   gateways: GatewayRegistry;
   registry: OpenAPIRegistry;
+  /** Checks the API key and its scope, then reads the JSON body: nobody's body is read before the key is. */
   requireScope: RequireScope;
   metrics: Metrics;
 }
+
+/** The routes that take a JSON body from callers without a key (a donor's browser, WeChat login): nothing to check first. */
+const PUBLIC_JSON_ROUTES = ['/api/v1/donations', '/api/v1/users/wechat'];
 
 const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -57,7 +62,16 @@ export function createApp(deps: AppDeps): express.Express {
   const { config } = deps;
   const metrics = createMetrics();
   const gateways = createGatewayRegistry(deps.db, config.secrets.keys, config.donations.gatewayTimeoutMs);
-  const ctx: RouteContext = { ...deps, gateways, registry: createOpenApiRegistry(), requireScope: createAuth(config.api.keys), metrics };
+  // A batch names up to BATCH_MAX_ITEMS payees, megabytes of JSON: the routes that take one read bigger bodies than the rest.
+  const batchBody = Router().use(jsonBody(`${batchBodyLimit(config.batch.maxItems)}b`));
+  const body = Router().use(jsonBody());
+  const readBody: RequestHandler = (req, res, next) => (takesBatchBody(req.path) ? batchBody : body)(req, res, next);
+  const auth = createAuth(config.api.keys);
+  const requireScope: RequireScope = (scope) => {
+    const check = auth(scope);
+    return (req, res, next) => check(req, res, (err?: unknown) => (err ? next(err) : readBody(req, res, next)));
+  };
+  const ctx: RouteContext = { ...deps, gateways, registry: createOpenApiRegistry(), requireScope, metrics };
   const app = express();
   app.disable('x-powered-by');
 
@@ -93,10 +107,8 @@ export function createApp(deps: AppDeps): express.Express {
   // Gateways notify from a few addresses in bursts: their callbacks are verified by signature, not rate-limited per IP.
   app.use(callbackRoutes(ctx));
   app.use(rateLimitPerIp(config.api.rateLimitPerSecond));
-  // A batch names up to BATCH_MAX_ITEMS payees, megabytes of JSON: the routes that take one read bigger bodies than the rest.
-  const batchBody = Router().use(jsonBody(`${batchBodyLimit(config.batch.maxItems)}b`));
-  const body = Router().use(jsonBody());
-  app.use((req, res, next) => (takesBatchBody(req.path) ? batchBody : body)(req, res, next));
+  // The public routes that take a body read it here; every other route reads it in requireScope, once the key is checked.
+  for (const path of PUBLIC_JSON_ROUTES) app.post(path, readBody);
 
   app.use(onePassRoutes(ctx));
   app.use(transferRoutes(ctx));

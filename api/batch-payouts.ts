@@ -66,6 +66,8 @@ export interface BatchView {
   limits: ConcurrencyLimits;
   paidAmount: string;
   currency: string;
+  /** Why the provider last refused the batch (it is `failed` until ops resume it); kept after a resume. */
+  lastError: string | null;
   createdAt: string;
   finishedAt: string | null;
 }
@@ -239,6 +241,7 @@ function present(row: BatchRow, counts: Awaited<ReturnType<typeof batchCounts>>,
     limits: live?.limits ?? { min: row.min_concurrency, max: row.max_concurrency },
     paidAmount: formatAmount(counts.paidAmount, row.currency),
     currency: row.currency,
+    lastError: live?.lastError ?? row.last_error,
     createdAt: isoTime(row.created_at),
     finishedAt: row.finished_at ? isoTime(row.finished_at) : null,
   };

@@ -24,6 +24,7 @@ export interface BatchRow {
   min_concurrency: number;
   max_concurrency: number;
   concurrency: number;
+  last_error: string | null;
   created_at: string;
   updated_at: string;
   finished_at: string | null;
@@ -40,6 +41,8 @@ export interface ItemRow {
   attempts: number;
   maybe_sent: number;
   last_error: string | null;
+  /** Holds given back unsent so far: the current hold is the transfer payoutTransferId(…, hold_round). */
+  hold_round: number;
   updated_at: string;
 }
 
@@ -100,7 +103,11 @@ export async function listItems(db: Db, batchPayId: string, opts: { status?: Bat
 
 // ——— What the workflow's activities do ———
 
-export async function setBatchState(db: Db, batchPayId: string, state: Partial<Pick<BatchRow, 'status' | 'phase' | 'control' | 'concurrency' | 'min_concurrency' | 'max_concurrency'>> & { finished?: boolean }): Promise<void> {
+export async function setBatchState(
+  db: Db,
+  batchPayId: string,
+  state: Partial<Pick<BatchRow, 'status' | 'phase' | 'control' | 'concurrency' | 'min_concurrency' | 'max_concurrency' | 'last_error'>> & { finished?: boolean },
+): Promise<void> {
   const { finished, ...columns } = state;
   await db('batch_payouts')
     .where({ batch_pay_id: batchPayId })
@@ -125,7 +132,7 @@ export async function openItems(db: Db, batchPayId: string, limit: number): Prom
 /** Takes the ledger hold of each pending item (one transaction for all); items that cannot be held fail with the reason. */
 export async function holdItems(db: Db, batch: { batchPayId: string; currency: string }, items: ItemRow[]): Promise<HoldResult[]> {
   const requests = items.map((item) => ({
-    id: payoutTransferId(batch.batchPayId, Number(item.uid)),
+    id: payoutTransferId(batch.batchPayId, Number(item.uid), item.hold_round),
     debitAccount: userAccount(Number(item.uid)),
     creditAccount: PAYOUT_ACCOUNT,
     amount: item.requested_amount === null ? ('available' as const) : money(item.requested_amount).toFixed(),
@@ -153,6 +160,7 @@ export interface ItemOutcome {
   status: Extract<BatchItemStatus, 'paid' | 'rejected' | 'retry' | 'held' | 'cancelled'>;
   attempts: number;
   maybeSent: boolean;
+  holdRound: number;
   providerRef?: string;
   lastError?: string;
 }
@@ -163,7 +171,7 @@ export interface ItemOutcome {
  */
 export async function recordOutcomes(db: Db, batchPayId: string, outcomes: ItemOutcome[]): Promise<void> {
   if (outcomes.length === 0) return;
-  const transfersOf = (keep: (o: ItemOutcome) => boolean) => outcomes.filter(keep).map((o) => payoutTransferId(batchPayId, o.uid));
+  const transfersOf = (keep: (o: ItemOutcome) => boolean) => outcomes.filter(keep).map((o) => payoutTransferId(batchPayId, o.uid, o.holdRound));
   const rows = outcomes.map((o) => ({
     uid: o.uid,
     seq: o.seq,
@@ -192,10 +200,33 @@ export async function cancelUnsent(db: Db, batchPayId: string): Promise<number> 
     await recordOutcomes(
       db,
       batchPayId,
-      slice.map((item) => ({ uid: Number(item.uid), seq: item.seq, status: 'cancelled' as const, attempts: item.attempts, maybeSent: false, lastError: 'batch cancelled' })),
+      slice.map((item) => ({
+        uid: Number(item.uid),
+        seq: item.seq,
+        status: 'cancelled' as const,
+        attempts: item.attempts,
+        maybeSent: false,
+        holdRound: item.hold_round,
+        lastError: 'batch cancelled',
+      })),
     );
   }
   return open.length;
+}
+
+/**
+ * Gives back the holds of items the provider certainly never executed (it refused the batch before they got through): each
+ * hold is voided and the item is pending again, to be held anew, under the next round's transfer id, if the batch is resumed.
+ */
+export async function releaseHolds(db: Db, batchPayId: string, items: { uid: number; seq: number; attempts: number; holdRound: number }[], reason: string): Promise<void> {
+  if (items.length === 0) return;
+  await settleMany(db, { void: items.map((i) => payoutTransferId(batchPayId, i.uid, i.holdRound)) }, (trx) =>
+    upsertItems(
+      trx,
+      batchPayId,
+      items.map((i) => ({ uid: i.uid, seq: i.seq, status: 'pending', amount: null, attempts: i.attempts, maybe_sent: false, hold_round: i.holdRound + 1, last_error: reason.slice(0, 255) })),
+    ),
+  );
 }
 
 /** Updates many existing items in one statement per thousand (each row names its uid and seq, the item's two keys). */

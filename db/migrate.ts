@@ -2,11 +2,13 @@
 import type { Knex } from 'knex';
 import * as ledger from './migrations/0001_ledger';
 import * as batchPayouts from './migrations/0002_batch_payouts';
+import * as batchPayoutFailures from './migrations/0002b_batch_payout_failures';
 import * as donations from './migrations/0003_donations';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
   '0002_batch_payouts': batchPayouts,
+  '0002b_batch_payout_failures': batchPayoutFailures,
   '0003_donations': donations,
 };
 

@@ -9,7 +9,7 @@ export interface BatchItem {
 }
 
 export type BatchItemStatus =
-  /** Not reached yet. */
+  /** Not reached yet, or its hold was given back unsent when the provider refused the batch. */
   | 'pending'
   /** The amount is held on the user's account; the payout is being sent. */
   | 'held'
@@ -25,7 +25,12 @@ export type BatchItemStatus =
 
 export const FINAL_ITEM_STATUSES: readonly BatchItemStatus[] = ['paid', 'failed', 'rejected', 'cancelled'];
 
-export type BatchStatus = 'running' | 'paused' | 'cancelling' | 'completed' | 'cancelled';
+/**
+ * `failed`: the provider refused the engine itself (bad credentials or signature, a conflicting or malformed request), which
+ * no retry can fix. Nothing more is sent; holds of items never sent are given back; items that may have been paid stay held
+ * until the provider says. Ops fix the cause, then resume the batch (it goes on where it stopped) or cancel it.
+ */
+export type BatchStatus = 'running' | 'paused' | 'cancelling' | 'failed' | 'completed' | 'cancelled';
 export type BatchPhase = 'begin' | 'fast' | 'slow' | 'finish' | 'done';
 
 export interface ConcurrencyLimits {
@@ -64,6 +69,8 @@ export interface BatchProgress {
   concurrency: number;
   limits: ConcurrencyLimits;
   paidAmount: string;
+  /** Why the provider last refused the batch; kept after a resume. */
+  lastError: string | null;
 }
 
 export const batchProgressQuery = defineQuery<BatchProgress>('status');
@@ -79,8 +86,12 @@ export const isBatchPayId = (id: string): boolean => BATCH_PAY_ID.test(id);
 
 /** The provider's idempotency key of one item: the same (batch, uid) is sent with the same request id, always. */
 export const payoutRequestId = (batchPayId: string, uid: number): string => `${batchPayId}:${uid}`;
-/** The ledger transfer that holds, then posts or voids, one item's amount. */
-export const payoutTransferId = (batchPayId: string, uid: number): string => `payout-${batchPayId}-${uid}`;
+/**
+ * The ledger transfer that holds, then posts or voids, one item's amount. A hold given back unsent (the batch failed) is
+ * taken again under the next round's id: a transfer id is never used twice.
+ */
+export const payoutTransferId = (batchPayId: string, uid: number, holdRound: number): string =>
+  holdRound === 0 ? `payout-${batchPayId}-${uid}` : `payout-${batchPayId}-${uid}.${holdRound}`;
 
 /** How every caller starts a BatchPayoutWorkflow: one run per batchPayId, ever (see transferStartOptions). */
 export function batchStartOptions(input: BatchPayoutInput, taskQueue: string) {

@@ -21,6 +21,7 @@ const dataDir = path.resolve(config.dataDir);
 const temporalAddress = `127.0.0.1:${stack.temporalPort}`;
 const databaseUrl = stack.externalDatabaseUrl ?? `mysql://durapay:durapay@127.0.0.1:${stack.mysqlPort}/durapay`;
 const sandboxUrl = `http://127.0.0.1:${config.sandbox.port}`;
+const payoutApiUrl = stack.externalPayoutApiUrl ?? `${sandboxUrl}/thirdpart/onePass`;
 const urls = {
   api: config.api.publicUrl,
   docs: `${config.api.publicUrl}/docs`,
@@ -29,6 +30,7 @@ const urls = {
   temporal: temporalAddress,
   mysql: withoutPassword(databaseUrl),
   sandbox: `http://localhost:${config.sandbox.port}`,
+  payoutApi: payoutApiUrl,
 };
 const log = (message: string) => console.log(`[stack] ${message}`);
 
@@ -118,8 +120,8 @@ function supervise(name: string, entry: string) {
         TEMPORAL_UI_URL: urls.temporalUi,
         DATA_DIR: dataDir,
         SANDBOX_PORT: String(config.sandbox.port),
-        // The local stack pays out through its own sandbox.
-        PAYOUT_API_URL: `${sandboxUrl}/thirdpart/onePass`,
+        // The caller's payout gateway, else the stack's own sandbox.
+        PAYOUT_API_URL: payoutApiUrl,
       },
     });
     child.current = service;
@@ -181,6 +183,7 @@ function printUrls(u: Record<string, string>): void {
     MySQL        ${u.mysql}
     Sandbox      ${u.sandbox ?? '(not recorded)'} (payout API /thirdpart/onePass, Alipay /alipay/gateway.do, WeChat Pay /wechatpay;
                  the buyer's phone: POST /sandbox/alipay/trades/{orderNo}/pay, /sandbox/wechat/trades/{orderNo}/pay)
+    Payouts to   ${u.payoutApi ?? '(not recorded)'}
     Dev API key  ${DEV_API_KEY}
     Try it:      ${curl}
 `);

@@ -1,7 +1,9 @@
 // BatchPayoutWorkflow (seed 001's batchPay): begin at the provider → pay every item, chunk by chunk, with adaptive
 // concurrency (a fast first pass, then a slow phase for what is left) → finish. Ops can pause, resume, cancel
 // and change the concurrency limits while it runs; big batches continue as new to keep the history bounded.
+// A provider that refuses the engine itself (credentials…) fails the batch until ops fix the cause and resume it.
 import {
+  ActivityFailure,
   condition,
   continueAsNew,
   proxyActivities,
@@ -31,7 +33,8 @@ import { PaymentStatus } from '../domain/search-attributes';
 
 type Activities = ReturnType<typeof batchPayoutActivities>;
 
-const { beginBatch, finishBatch, setBatchControl, cancelRemaining } = proxyActivities<Activities>({
+// payout_provider_refused (thrown by the activities that call the provider) is never retried: it fails the batch instead.
+const { beginBatch, finishBatch, setBatchControl, cancelRemaining, failBatch } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '1 minute' },
 });
@@ -59,6 +62,10 @@ interface State {
   concurrency: number;
   startedAt: number;
   snapshot?: BatchSnapshot;
+  /** Why the provider last refused the batch. */
+  lastError?: string;
+  /** What a failed batch goes back to when resumed. */
+  failedWhile?: 'running' | 'cancelling';
 }
 
 export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: State): Promise<BatchProgress> {
@@ -85,6 +92,7 @@ export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: Sta
       concurrency: state.concurrency,
       limits: state.limits,
       paidAmount: state.snapshot?.paidAmount ?? '0',
+      lastError: state.lastError ?? null,
     };
   };
   const isOver = () => state.status === 'cancelling' || state.status === 'completed' || state.status === 'cancelled';
@@ -99,11 +107,17 @@ export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: Sta
   setHandler(pauseBatchUpdate, () => control('paused', 'pause'), {
     validator: () => refuseUnless(state.status === 'running', `batch is ${state.status}, only a running batch can be paused`),
   });
-  setHandler(resumeBatchUpdate, () => control('running', 'run'), {
-    validator: () => refuseUnless(state.status === 'paused', `batch is ${state.status}, only a paused batch can be resumed`),
+  // A failed batch goes back to what it was doing when the provider refused it: paying, or cancelling.
+  const resumed = () => (state.status === 'failed' && state.failedWhile === 'cancelling' ? control('cancelling', 'cancel') : control('running', 'run'));
+  setHandler(resumeBatchUpdate, resumed, {
+    validator: () =>
+      refuseUnless(state.status === 'paused' || state.status === 'failed', `batch is ${state.status}, only a paused or failed batch can be resumed`),
   });
   setHandler(cancelBatchUpdate, () => control('cancelling', 'cancel'), {
-    validator: () => refuseUnless(!isOver(), `batch is already ${state.status}`),
+    validator: () => {
+      refuseUnless(!isOver(), `batch is already ${state.status}`);
+      refuseUnless(state.phase !== 'finish', 'batch is finishing: every item is settled, nothing is left to cancel');
+    },
   });
   setHandler(
     setBatchLimitsUpdate,
@@ -118,10 +132,34 @@ export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: Sta
     },
   );
 
-  if (state.phase === 'begin') {
+  /**
+   * Runs a step that calls the provider. When the provider refuses the engine itself, the batch fails: nothing more is
+   * sent until ops resume it (the step then runs again) or cancel it (the step runs again, and finds the batch cancelled).
+   */
+  const needingProvider = async <T>(step: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      try {
+        return await step();
+      } catch (err) {
+        if (!(err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === 'payout_provider_refused')) throw err;
+        state.failedWhile = state.status === 'cancelling' ? 'cancelling' : 'running';
+        state.status = 'failed';
+        state.lastError = err.cause.message;
+        upsertSearchAttributes([{ key: PaymentStatus, value: 'failed' }]);
+        state.snapshot = await failBatch(input.batchPayId, err.cause.message);
+        // Once the resume or cancel is written to the batch row, which the step run next obeys.
+        await condition(() => state.status !== 'failed' && allHandlersFinished());
+      }
+    }
+  };
+
+  // A batch cancelled before the provider opened it is never opened there.
+  await needingProvider(async () => {
+    if (state.phase !== 'begin' || isOver()) return;
     await beginBatch(input.batchPayId, input.itemCount);
     state.phase = 'fast';
-  }
+  });
+  const begun = state.phase !== 'begin';
 
   // The first pass: every chunk in order, at adaptive concurrency; failures past the fast phase's time box are left for the slow phase.
   let chunksThisRun = 0;
@@ -129,15 +167,17 @@ export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: Sta
     await condition(() => state.status !== 'paused');
     if (isOver()) break;
     const fast = Date.now() - state.startedAt < input.fastPhaseMs;
-    const result = await payChunk({
-      batchPayId: input.batchPayId,
-      currency: input.currency,
-      range: { from: state.nextChunk * CHUNK_SIZE, to: (state.nextChunk + 1) * CHUNK_SIZE },
-      phase: 'fast',
-      concurrency: state.concurrency,
-      limits: state.limits,
-      maxAttempts: fast ? FAST_ATTEMPTS : 1,
-    });
+    const result = await needingProvider(() =>
+      payChunk({
+        batchPayId: input.batchPayId,
+        currency: input.currency,
+        range: { from: state.nextChunk * CHUNK_SIZE, to: (state.nextChunk + 1) * CHUNK_SIZE },
+        phase: 'fast',
+        concurrency: state.concurrency,
+        limits: state.limits,
+        maxAttempts: fast ? FAST_ATTEMPTS : 1,
+      }),
+    );
     // Limits may have changed while the chunk ran.
     state.concurrency = Math.max(state.limits.min, Math.min(state.limits.max, result.concurrency));
     state.snapshot = result.snapshot;
@@ -155,14 +195,16 @@ export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: Sta
     await condition(() => state.status !== 'paused');
     if (isOver()) break;
     state.phase = 'slow';
-    const result = await payChunk({
-      batchPayId: input.batchPayId,
-      currency: input.currency,
-      phase: 'slow',
-      concurrency: state.limits.min,
-      limits: { min: state.limits.min, max: state.limits.min },
-      maxAttempts: SLOW_ATTEMPTS,
-    });
+    const result = await needingProvider(() =>
+      payChunk({
+        batchPayId: input.batchPayId,
+        currency: input.currency,
+        phase: 'slow',
+        concurrency: state.limits.min,
+        limits: { min: state.limits.min, max: state.limits.min },
+        maxAttempts: SLOW_ATTEMPTS,
+      }),
+    );
     state.snapshot = result.snapshot;
     if (result.interrupted) continue;
     idleSweeps = result.settled === 0 ? idleSweeps + 1 : 0;
@@ -171,11 +213,11 @@ export async function BatchPayoutWorkflow(input: BatchPayoutInput, carried?: Sta
 
   if (state.status === 'cancelling') {
     // Never-sent items are voided; those that may have reached the provider are settled by its answer.
-    for (let round = 0; (await cancelRemaining(input.batchPayId)) > 0; round++) await sleep(Math.min(60_000, 1000 * 2 ** round));
+    for (let round = 0; (await needingProvider(() => cancelRemaining(input.batchPayId))) > 0; round++) await sleep(Math.min(60_000, 1000 * 2 ** round));
   }
   state.phase = 'finish';
   const final: BatchStatus = state.status === 'cancelling' ? 'cancelled' : 'completed';
-  state.snapshot = await finishBatch(input.batchPayId, input.currency, final);
+  state.snapshot = await needingProvider(() => finishBatch(input.batchPayId, input.currency, final, begun));
   state.status = final;
   state.phase = 'done';
   upsertSearchAttributes([{ key: PaymentStatus, value: final }]);

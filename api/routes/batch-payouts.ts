@@ -59,7 +59,11 @@ const BatchPayout = z
     object: z.literal('batch_payout'),
     batchPayId: z.string(),
     workflowId: z.string().meta({ example: 'batchpay-batch_20240723_001' }),
-    status: z.enum(['running', 'paused', 'cancelling', 'completed', 'cancelled']),
+    status: z.enum(['running', 'paused', 'cancelling', 'failed', 'completed', 'cancelled']).meta({
+      description:
+        'failed: the payout provider refused the engine itself (credentials, a conflicting request); nothing more is sent, the holds of ' +
+        'items never sent are given back, items that may have been paid wait for the provider\'s answer. Fix the cause, then resume or cancel.',
+    }),
     phase: z.enum(['begin', 'fast', 'slow', 'finish', 'done']),
     total: Count,
     succeeded: Count.meta({ description: 'Paid.' }),
@@ -71,6 +75,7 @@ const BatchPayout = z
     limits: Limits,
     paidAmount: z.string().meta({ example: '120.50' }),
     currency: z.string().meta({ example: 'CNY' }),
+    lastError: z.string().nullable().meta({ description: 'Why the provider last refused the batch; kept after a resume.' }),
     createdAt: Timestamp,
     finishedAt: Timestamp.nullable(),
   })
@@ -188,12 +193,12 @@ export function batchPayoutRoutes(ctx: RouteContext): Router {
   const controlResponses = {
     200: batchResponse('The batch as its workflow sees it once the control is applied.'),
     ...errorResponses(401, 403, 404, 429),
-    409: { ...errorResponses(409)[409], description: 'invalid_batch_state: the batch refuses this control now (finished, or cancelled and so not resumable).' },
+    409: { ...errorResponses(409)[409], description: 'invalid_batch_state: the batch refuses this control now (finished, finishing, or cancelled and so not resumable).' },
     503: { ...errorResponses(503)[503], description: 'workflow_unavailable: the workflow did not take the control in time (no worker?); send it again.' },
   };
   const controls: Record<'pause' | 'resume' | 'cancel', string> = {
     pause: 'Pause a batch: no new payouts start, those in flight finish',
-    resume: 'Resume a paused batch',
+    resume: 'Resume a paused batch, or a failed one once the cause is fixed (it goes on where it stopped)',
     cancel: 'Cancel a batch: no new payouts start, those in flight finish, the holds of the rest are voided',
   };
   for (const action of ['pause', 'resume', 'cancel'] as const) {

@@ -1,6 +1,7 @@
 // POST /onePass/batchPay and /api/v1/batch-payouts…: submit, follow and control batches through real HTTP, worker, ledger and sandbox.
 import { randomUUID } from 'node:crypto';
 import { checkInvariants, getBalances } from '../../db/ledger';
+import { batchBodyLimit } from '../../api/routes/batch-payouts';
 import { batchWorkflowId } from '../../domain/batch-payout';
 import { userAccount } from '../../domain/ledger';
 import { startTestApp, TEST_KEYS, type ApiResponse, type TestApp } from '../support/app';
@@ -28,7 +29,7 @@ async function storedRows(): Promise<{ batches: number; items: number }> {
 }
 
 const submit = (body: unknown, options: { key?: string | null; headers?: Record<string, string> } = {}) => app.api('/api/v1/batch-payouts', { body, ...options });
-const batchPay = (body: unknown, key: string = TEST_KEYS.write) => app.api('/onePass/batchPay', { body, key });
+const batchPay = (body: unknown, key: string | null = TEST_KEYS.write) => app.api('/onePass/batchPay', { body, key });
 const getBatch = (batchPayId: string) => app.api(`/api/v1/batch-payouts/${batchPayId}`, { key: TEST_KEYS.read });
 const control = (batchPayId: string, action: 'pause' | 'resume' | 'cancel', key: string = TEST_KEYS.admin) =>
   app.api(`/api/v1/batch-payouts/${batchPayId}/${action}`, { method: 'POST', key });
@@ -79,6 +80,7 @@ describe('POST /api/v1/batch-payouts', () => {
       limits: { min: 10, max: 60 },
       paidAmount: '246.80',
       currency: 'CNY',
+      lastError: null,
       createdAt: res.body.createdAt,
       finishedAt: expect.stringMatching(ISO),
     });
@@ -210,6 +212,19 @@ describe('POST /api/v1/batch-payouts', () => {
       expect(res.status).toBe(400);
       expect(res.body.error).toMatchObject({ code: 'invalid_request', message: expect.stringContaining('Idempotency-Key') });
       expect(await app.workflowExists(batchWorkflowId(batchPayId))).toBe(false);
+    });
+
+    test('a body larger than a batch may be, without a key → 401, with a transfers:read key → 403: the key is checked before the body is read', async () => {
+      // Bigger than the batch routes' limit and not JSON: read, it would be a 413 or a 400
+      const huge = 'x'.repeat(batchBodyLimit(app.config.batch.maxItems) + 1);
+      const before = await storedRows();
+      for (const [key, status, error] of [[null, 401, 'unauthorized'], [TEST_KEYS.read, 403, 'forbidden']] as const) {
+        const resource = await submit(huge, { key });
+        const onePass = await batchPay(huge, key);
+        expect({ status: resource.status, code: resource.body.error.code }).toEqual({ status, code: error });
+        expect({ status: onePass.status, data: onePass.body.data }).toEqual({ status, data: { error } });
+      }
+      expect(await storedRows()).toEqual(before);
     });
 
     test('no key → 401, a transfers:read key → 403; nothing stored', async () => {
@@ -355,7 +370,7 @@ describe('pause, resume, cancel and limits (admin)', () => {
     await waitFor('payouts after resume', async () => (await payoutSandbox.executions(batchPayId)).total > whilePaused + 2);
     const again = await control(batchPayId, 'resume');
     expect(again.status).toBe(409);
-    expect(again.body.error).toMatchObject({ code: 'invalid_batch_state', message: expect.stringContaining('only a paused batch can be resumed') });
+    expect(again.body.error).toMatchObject({ code: 'invalid_batch_state', message: expect.stringContaining('only a paused or failed batch can be resumed') });
 
     // when cancelled: in-flight payouts finish, the rest is cancelled and the holds voided
     await payoutSandbox.configure({ latencyMs: 10 });
@@ -406,6 +421,31 @@ describe('pause, resume, cancel and limits (admin)', () => {
     const limits = await app.api(`/api/v1/batch-payouts/${batchPayId}/limits`, { method: 'PUT', key: TEST_KEYS.write, body: { min: 1, max: 2 } });
     expect(limits.status).toBe(403);
     expect(await batchOnceItIs(batchPayId, 'completed')).toMatchObject({ succeeded: 2 });
+  });
+});
+
+describe('a batch the payout provider refuses', () => {
+  test('is failed with the reason and holds nothing; resumed once the credentials are fixed, it pays every item once', async () => {
+    // given a provider that refuses the engine's credentials
+    const payees = await users(3, '8');
+    await payoutSandbox.configure({ credentialsRevoked: true });
+    const batchPayId = newBatchId();
+
+    // when a batch is submitted, it fails at batchPayBegin, with the provider's answer as the reason
+    expect((await submit({ batchPayId, items: payees.map((uid) => ({ uid, amount: '8' })) })).status).toBe(202);
+    const failed = await batchOnceItIs(batchPayId, 'failed');
+    expect(failed).toMatchObject({ phase: 'begin', pending: 3, inFlight: 0, succeeded: 0, lastError: expect.stringMatching(/batchPayBegin: 401 credentials revoked/), finishedAt: null });
+    expect(await Promise.all(payees.map(available))).toEqual(['8', '8', '8']);
+    const paused = await control(batchPayId, 'pause');
+    expect([paused.status, paused.body.error.code]).toEqual([409, 'invalid_batch_state']);
+
+    // when the credentials are fixed and ops resume it, it is paid, once; the reason it failed stays on record
+    await payoutSandbox.configure({ credentialsRevoked: false });
+    const resumed = await control(batchPayId, 'resume');
+    expect([resumed.status, resumed.body.status]).toEqual([200, 'running']);
+    expect(await batchOnceItIs(batchPayId, 'completed')).toMatchObject({ succeeded: 3, paidAmount: '24.00', lastError: failed.lastError });
+    expect(await payoutSandbox.executions(batchPayId)).toMatchObject({ total: 3, duplicates: 0 });
+    expect(await Promise.all(payees.map(available))).toEqual(['0', '0', '0']);
   });
 });
 

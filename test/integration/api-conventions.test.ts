@@ -5,6 +5,7 @@ import pino from 'pino';
 import { countTransfers } from '../../db/ledger';
 import { transferWorkflowId } from '../../domain/transfer';
 import { openApiPath } from '../../api/openapi';
+import { batchBodyLimit } from '../../api/routes/batch-payouts';
 import { startTestApp, TEST_KEYS, type TestApp } from '../support/app';
 import { givenUser } from '../support/ledger';
 
@@ -139,6 +140,19 @@ describe('auth', () => {
     const uid = await givenUser(app.db);
     const res = await app.api(`/api/v1/balances?uids=${uid}`, { key: null, headers: { 'x-api-key': TEST_KEYS.read } });
     expect(res.status).toBe(200);
+  });
+
+  test('every route checks the key before it reads the body: a body larger than any route takes is 401 without a key, 403 without the scope', async () => {
+    const huge = 'x'.repeat(batchBodyLimit(app.config.batch.maxItems) + 1);
+    const routes: [string, string][] = [['POST', '/api/v1/transfers'], ['POST', '/api/v1/credits'], ['POST', '/api/v1/users'], ['PUT', '/api/v1/batch-payouts/b1/limits']];
+    for (const [method, path] of routes) {
+      const none = await app.api(path, { method, key: null, body: huge });
+      const readOnly = await app.api(path, { method, key: TEST_KEYS.read, body: huge });
+      expect({ path, none: none.body.error.code, readOnly: readOnly.body.error.code }).toEqual({ path, none: 'unauthorized', readOnly: 'forbidden' });
+    }
+    // With the right key, the body is read, and the limit applies
+    const tooLarge = await app.api('/api/v1/users', { body: huge });
+    expect(tooLarge.body.error).toMatchObject({ code: 'invalid_request', message: expect.stringContaining('too large') });
   });
 
   test('/health, /metrics, /openapi.json and /docs need no key', async () => {

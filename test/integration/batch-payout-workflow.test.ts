@@ -1,10 +1,11 @@
 // BatchPayoutWorkflow against the real worker, ledger and the sandbox's payout provider (real signed HTTP).
 import type { Client } from '@temporalio/client';
-import { listItems, PAYOUT_ACCOUNT } from '../../db/batch-payouts';
+import { getBatch, listItems, PAYOUT_ACCOUNT } from '../../db/batch-payouts';
 import type { Db } from '../../db/knex';
 import { checkInvariants, getBalances } from '../../db/ledger';
 import { batchProgressQuery, cancelBatchUpdate, pauseBatchUpdate, resumeBatchUpdate } from '../../domain/batch-payout';
 import { userAccount } from '../../domain/ledger';
+import { PaymentStatus } from '../../domain/search-attributes';
 import { startBatch } from '../../scripts/fixtures';
 import { freshUid, givenUser } from '../support/ledger';
 import { waitFor } from '../support/processes';
@@ -104,7 +105,7 @@ describe('BatchPayoutWorkflow', () => {
 
     await handle.executeUpdate(resumeBatchUpdate);
     await waitFor('more payouts after resume', async () => (await payoutSandbox.executions(batchPayId)).total > whilePaused + 5);
-    await expect(handle.executeUpdate(resumeBatchUpdate)).rejects.toMatchObject({ cause: { type: 'invalid_batch_state', message: expect.stringMatching(/only a paused batch can be resumed/) } });
+    await expect(handle.executeUpdate(resumeBatchUpdate)).rejects.toMatchObject({ cause: { type: 'invalid_batch_state', message: expect.stringMatching(/only a paused or failed batch can be resumed/) } });
     await handle.executeUpdate(cancelBatchUpdate);
 
     const result = await handle.result();
@@ -125,5 +126,76 @@ describe('BatchPayoutWorkflow', () => {
     expect(h2.firstExecutionRunId).toBe(h1.firstExecutionRunId);
     await h1.result();
     expect(await payoutSandbox.executions(batchPayId)).toMatchObject({ total: 3, duplicates: 0 });
+  });
+});
+
+describe('BatchPayoutWorkflow, when the provider revokes the engine\'s credentials mid-batch', () => {
+  /**
+   * Given 100 payees of 5 each and a provider that takes a second per request, executes every payout and loses its answer
+   * (so each must be settled by a query), when the provider revokes the engine's credentials as the first payouts reach
+   * it, the batch ends up failed: those payouts are executed, but the queries about them are refused.
+   */
+  async function givenBatchFailedMidway() {
+    const payees = await users(100, '5');
+    await payoutSandbox.configure({ latencyMs: 1000, jitterMs: 0, lostResponseRate: 1, lostResponseMode: 'drop' });
+    const batchPayId = `b-${freshUid()}`;
+    const handle = await startBatch(db, client, { batchPayId, items: payees.map((uid) => ({ uid, amount: '5' })), limits: { min: 2, max: 4 } });
+    await waitFor('batchPayBegin and a first payout to reach the provider', async () => (await payoutSandbox.stats()).requests >= 2, 30_000, 50);
+    await payoutSandbox.configure({ credentialsRevoked: true });
+    await waitFor('the batch to fail', async () => (await handle.query(batchProgressQuery)).status === 'failed');
+    return { payees, batchPayId, handle };
+  }
+  const fixCredentials = () => payoutSandbox.configure({ credentialsRevoked: false, lostResponseRate: 0, latencyMs: 20 });
+
+  it('fails with the reason, gives back the holds of what was never sent, keeps what may have been paid, and pays each item once when resumed', async () => {
+    const { payees, batchPayId, handle } = await givenBatchFailedMidway();
+
+    // The batch says why, in its status query, its read model and the Temporal UI's search attribute
+    const failed = await handle.query(batchProgressQuery);
+    expect(failed).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/401 credentials revoked/) });
+    expect(await getBatch(db, batchPayId)).toMatchObject({ status: 'failed', last_error: failed.lastError });
+    expect((await handle.describe()).typedSearchAttributes.get(PaymentStatus)).toBe('failed');
+
+    // Nothing more is sent; what the provider executed is paid or still held (its answer was lost and the query refused),
+    // and everything else has its money back
+    const executed = (await payoutSandbox.executions(batchPayId)).total;
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await payoutSandbox.executions(batchPayId)).total).toBe(executed);
+    const counts = await statuses(batchPayId);
+    expect(counts.held).toBeGreaterThan(0);
+    expect((counts.paid ?? 0) + counts.held).toBe(executed);
+    expect(counts.pending).toBe(100 - executed);
+    const balances = await getBalances(db, payees.map(userAccount), 'CNY');
+    expect(balances.filter((b) => b.balance === '5' && b.held === '0')).toHaveLength(100 - executed);
+
+    // When the credentials are fixed and ops resume the batch, every item is paid exactly once
+    await fixCredentials();
+    expect(await handle.executeUpdate(resumeBatchUpdate)).toMatchObject({ status: 'running' });
+    expect(await handle.result()).toMatchObject({ status: 'completed', succeeded: 100, failed: 0, lastError: failed.lastError });
+    expect(await payoutSandbox.executions(batchPayId)).toMatchObject({ total: 100, distinctItems: 100, duplicates: 0 });
+    expect(await statuses(batchPayId)).toEqual({ paid: 100 });
+    for (const uid of payees.slice(0, 5)) expect(await available(uid)).toBe('0');
+    expect((await handle.describe()).typedSearchAttributes.get(PaymentStatus)).toBe('completed');
+  });
+
+  it('cancelled while failed, cancels what was never sent at once and the rest once the provider can say what it paid', async () => {
+    const { payees, batchPayId, handle } = await givenBatchFailedMidway();
+    const executed = (await payoutSandbox.executions(batchPayId)).total;
+
+    // When ops cancel it while the provider still refuses: the unsent items are cancelled, but the batch cannot learn what
+    // became of the uncertain ones, so it is failed again, this time while cancelling
+    expect(await handle.executeUpdate(cancelBatchUpdate)).toMatchObject({ status: 'cancelling' });
+    await waitFor('the cancel to be refused by the provider too', async () => (await statuses(batchPayId)).cancelled === 100 - executed && (await handle.query(batchProgressQuery)).status === 'failed');
+    const unsent = (await listItems(db, batchPayId, { status: 'cancelled', limit: 100 })).map((i) => Number(i.uid));
+    for (const uid of unsent.slice(0, 5)) expect(await available(uid)).toBe('5');
+
+    // When the credentials are fixed and ops resume it, the cancel finishes: what the provider executed is paid, once
+    await fixCredentials();
+    expect(await handle.executeUpdate(resumeBatchUpdate)).toMatchObject({ status: 'cancelling' });
+    expect(await handle.result()).toMatchObject({ status: 'cancelled', succeeded: executed, failed: 100 - executed });
+    expect(await statuses(batchPayId)).toEqual({ paid: executed, cancelled: 100 - executed });
+    expect(await payoutSandbox.executions(batchPayId)).toMatchObject({ total: executed, duplicates: 0 });
+    const restored = await Promise.all(payees.map(available));
+    expect(restored.filter((a) => a === '5')).toHaveLength(100 - executed);
   });
 });

@@ -11,6 +11,9 @@ import { waitFor } from '../support/processes';
 import { useWorkerAndApp } from '../support/suites';
 import { wechatSandbox } from '../support/wechat-sandbox';
 
+// Gateway calls give up after 2 s here, so that the timeout tests are quick (the sandbox answers in ~5 ms).
+process.env.GATEWAY_TIMEOUT_MS = '2000';
+
 let app: TestApp;
 useWorkerAndApp((a) => (app = a), { donations: { pollInitialMs: 300, pollMaxMs: 1_000 } });
 
@@ -137,6 +140,19 @@ describe('the gateway failing', () => {
     expect(res.body.error.code).toBe('gateway_unavailable');
     const stats = await alipaySandbox.stats();
     expect(stats.transientFailures).toBeGreaterThanOrEqual(4);
+  });
+
+  it('retries a precreate whose answers time out, and gets the QR the gateway made once', async () => {
+    // The first two answers are held past the client's timeout: the trade was made but its QR never came back.
+    await wechatSandbox.configure({ behaviour: { lostResponseRate: 1, lostResponseMode: 'delay', lostResponseDelayMs: 5_000 } });
+    const pending = app.api('/api/v1/donations', { key: null, body: { category: 'general', amount: '3.30', method: 'wechat' } });
+    await new Promise((r) => setTimeout(r, 3_000));
+    await wechatSandbox.configure({ behaviour: { lostResponseRate: 0 } });
+    const res = await pending;
+    expect(res.status).toBe(201);
+    expect(res.body.qrContent).toMatch(/^weixin:\/\/wxpay\//);
+    const stats = await wechatSandbox.stats();
+    expect(stats.lostResponses).toBeGreaterThanOrEqual(1);
   });
 
   it('gets the QR when the gateway recovers within the retries', async () => {

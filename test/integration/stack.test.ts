@@ -8,6 +8,8 @@ import { DEV_API_KEY } from '../../config';
 import type { StackRecord } from '../../scripts/stack/lock';
 import { freePorts, isListening } from '../../scripts/stack/ports';
 import { isAlive, signalGroup } from '../../scripts/stack/processes';
+import { waitFor } from '../support/processes';
+import { payoutSandbox } from '../support/sandbox';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -56,10 +58,12 @@ describe('npm start', () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durapay-start-'));
     const [api, temporal, temporalUi, mysql, sandbox] = await freePorts(5);
     ports = { api, temporal, temporalUi, mysql, sandbox };
-    // A user's shell: none of the test stack's addresses, only the ports and data dir this test chose.
+    // A user's shell: none of the test stack's addresses, only the ports and data dir this test chose, and a payout
+    // gateway of its own (the test stack's sandbox, not the one npm start runs).
     const { DATABASE_URL, TEMPORAL_ADDRESS, TEMPORAL_UI_URL, WORKFLOW_BUNDLE_PATH, NODE_ENV, RATE_LIMIT_PER_SECOND, SANDBOX_URL, PAYOUT_API_URL, ...shell } = process.env;
     env = {
       ...shell,
+      PAYOUT_API_URL: payoutSandbox.apiUrl,
       DATA_DIR: dataDir,
       API_PORT: String(api),
       TEMPORAL_PORT: String(temporal),
@@ -101,6 +105,18 @@ describe('npm start', () => {
     const transfer = (await credit.json()) as { status: string; workflowId: string };
     expect({ status: credit.status, transfer: transfer.status }).toEqual({ status: 200, transfer: 'posted' });
     creditWorkflowId = transfer.workflowId;
+  }, 60_000);
+
+  it('pays out through the gateway PAYOUT_API_URL names, not its own sandbox', async () => {
+    expect(first.output()).toContain(`Payouts to   ${payoutSandbox.apiUrl}`);
+    const batchPayId = `stack-batch-${Date.now()}`;
+    const submitted = await api(ports.api, '/api/v1/batch-payouts', { method: 'POST', body: { batchPayId, items: [{ uid: 4242, amount: '2.50' }] } });
+    expect(submitted.status).toBe(202);
+    await waitFor('the batch to complete', async () => ((await (await api(ports.api, `/api/v1/batch-payouts/${batchPayId}`)).json()) as { status: string }).status === 'completed');
+
+    expect(await payoutSandbox.executions(batchPayId)).toMatchObject({ total: 1, duplicates: 0 });
+    const own = await fetch(`http://127.0.0.1:${ports.sandbox}/sandbox/payouts/executions?batchPayId=${batchPayId}`);
+    expect(await own.json()).toMatchObject({ total: 0 });
   }, 60_000);
 
   it('a second npm start says the stack is already running, exits 0 and leaves the first untouched', async () => {
