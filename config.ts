@@ -54,6 +54,8 @@ const EnvSchema = z.object({
   RANKING_TIME_ZONE: z.string().default('Asia/Shanghai'),
   // "kid:base64(32 bytes)" entries separated by ';', the first one seals; the others only open (rotation).
   SECRETS_KEYS: z.string().optional(),
+  // The HD seed of the deposit addresses (a BIP-39 phrase), sealed into the database on first start; made there when unset outside production.
+  WALLET_MNEMONIC: z.string().optional(),
   SANDBOX_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   /** Where the sandbox keeps the credentials it makes on first start; <DATA_DIR>/sandbox unless given. */
   SANDBOX_DATA_DIR: z.string().optional(),
@@ -64,6 +66,12 @@ const EnvSchema = z.object({
   MYSQL_PORT: z.coerce.number().int().min(1).max(65535).default(3307),
   TEMPORAL_CLI: z.string().optional(),
   XDG_CACHE_HOME: z.string().optional(),
+  // The chain: how long one JSON-RPC call may take before the next URL is tried; the local node (`npm start`, the tests).
+  EVM_RPC_TIMEOUT_MS: int(5000),
+  EVM_PORT: z.coerce.number().int().min(1).max(65535).default(8545),
+  EVM_MINING_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
+  EVM_CONFIRMATIONS: int(3),
+  EVM_MNEMONIC: z.string().optional(),
 });
 
 /** The payout API token the sandbox and the local stack share; production must set PAYOUT_TOKEN. */
@@ -178,6 +186,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       rankingTimeZone: e.RANKING_TIME_ZONE,
     },
     secrets: { keys: parseSecretKeys(secretWithDevDefault(e.SECRETS_KEYS, DEV_SECRETS_KEY, 'SECRETS_KEYS', e.NODE_ENV)) },
+    wallets: {
+      /** Read only by the wallet provisioning, which seals it into the database once; it can leave the environment after. */
+      mnemonic: e.WALLET_MNEMONIC || undefined,
+      /** Outside production a missing seed is made on first start; production must be given one (it would have no backup). */
+      mayMakeSeed: e.NODE_ENV !== 'production',
+    },
     sandbox: { port: e.SANDBOX_PORT, dataDir: e.SANDBOX_DATA_DIR ?? path.join(e.DATA_DIR, 'sandbox') },
     dataDir: e.DATA_DIR,
     stack: {
@@ -190,6 +204,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       externalPayoutApiUrl: env.PAYOUT_API_URL || undefined,
       temporalCli: e.TEMPORAL_CLI,
       cacheDir: path.join(e.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'durapay'),
+    },
+    chain: {
+      rpcTimeoutMs: e.EVM_RPC_TIMEOUT_MS,
+      /** The Hardhat node `npm start` runs, registered as the network `local`. */
+      localNode: {
+        port: e.EVM_PORT,
+        /** A block every this many ms, so confirmations advance as on a real chain; 0: a block per transaction. */
+        miningIntervalMs: e.EVM_MINING_INTERVAL_MS,
+        confirmations: e.EVM_CONFIRMATIONS,
+        /** Its accounts' mnemonic; Hardhat's well-known test mnemonic when unset. */
+        mnemonic: e.EVM_MNEMONIC,
+      },
     },
   };
 }

@@ -24,9 +24,11 @@ import { rankingRoutes } from './routes/rankings';
 import { batchBodyLimit, batchPayoutRoutes, takesBatchBody } from './routes/batch-payouts';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
+import { networkRoutes } from './routes/networks';
 import { onePassErrorHandler, onePassRoutes } from './routes/onepass';
 import { transferRoutes } from './routes/transfers';
 import { userRoutes } from './routes/users';
+import { walletRoutes } from './routes/wallets';
 import { workflowRoutes } from './routes/workflows';
 
 export interface AppDeps {
@@ -116,9 +118,11 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(donationRoutes(ctx));
   app.use(rankingRoutes(ctx));
   app.use(categoryRoutes(ctx));
+  app.use(networkRoutes(ctx));
   app.use(paymentConfigRoutes(ctx));
   app.use(balanceRoutes(ctx));
   app.use(userRoutes(ctx));
+  app.use(walletRoutes(ctx));
   app.use(workflowRoutes(ctx));
 
   app.use(notFound);

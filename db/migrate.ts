@@ -4,12 +4,16 @@ import * as ledger from './migrations/0001_ledger';
 import * as batchPayouts from './migrations/0002_batch_payouts';
 import * as batchPayoutFailures from './migrations/0002b_batch_payout_failures';
 import * as donations from './migrations/0003_donations';
+import * as chainNetworks from './migrations/0004_chain_networks';
+import * as wallets from './migrations/0005_wallets';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
   '0002_batch_payouts': batchPayouts,
   '0002b_batch_payout_failures': batchPayoutFailures,
   '0003_donations': donations,
+  '0004_chain_networks': chainNetworks,
+  '0005_wallets': wallets,
 };
 
 const source: Knex.MigrationSource<string> = {

@@ -1,14 +1,17 @@
-// `npm start`: the whole local stack in the foreground (MariaDB, the Temporal dev server, the sandbox, the worker, the api); Ctrl-C stops it all.
+// `npm start`: the whole local stack in the foreground (MariaDB, the Temporal dev server, the EVM node, the sandbox, the worker, the api); Ctrl-C stops it all.
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEV_API_KEY, loadConfig, ROOT_DIR } from '../config';
 import { createDb } from '../db/knex';
 import { migrateLatest } from '../db/migrate';
+import { checksumAddress } from '../domain/chain';
+import { LOCAL_CHAIN_ID, provisionLocalNetwork, startEvmNode, type RunningEvmNode } from './stack/evm-node';
 import { acquireStackLock, type StackLock } from './stack/lock';
 import { startMariadb } from './stack/mariadb';
 import { isListening } from './stack/ports';
 import { provisionSandboxGateways } from './stack/provision-gateways';
+import { fundLocalWallets, provisionWallets } from './stack/provision-wallets';
 import { ServiceGroup, type Service } from './stack/processes';
 import { resolveTemporalCli, startTemporal, waitForWorker } from './stack/temporal';
 
@@ -31,6 +34,7 @@ const urls = {
   mysql: withoutPassword(databaseUrl),
   sandbox: `http://localhost:${config.sandbox.port}`,
   payoutApi: payoutApiUrl,
+  evm: `http://localhost:${config.chain.localNode.port}`,
 };
 const log = (message: string) => console.log(`[stack] ${message}`);
 
@@ -58,16 +62,24 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void shutdown(0, 'SIGTERM'));
 
   log(`starting; data in ${dataDir}`);
-  // MariaDB and Temporal start side by side. Both attempts finish before a failure of either is reported,
+  // MariaDB, Temporal and the EVM node start side by side. Every attempt finishes before a failure is reported,
   // so the shutdown that follows finds everything that was started.
+  const { localNode } = config.chain;
   const started = await Promise.allSettled([
     stack.externalDatabaseUrl ? undefined : startMariadb(services, { baseDir: dataDir, port: stack.mysqlPort, database: 'durapay', durable: true }),
     resolveTemporalCli(stack).then((cli) =>
       startTemporal(services, { cli, port: stack.temporalPort, uiPort: stack.temporalUiPort, namespace: config.temporal.namespace, dbFile: path.join(dataDir, 'temporal.db') }),
     ),
+    startEvmNode(services, {
+      port: localNode.port,
+      mining: localNode.miningIntervalMs > 0 ? { intervalMs: localNode.miningIntervalMs } : 'auto',
+      mnemonic: localNode.mnemonic,
+    }),
   ]);
   for (const result of started) if (result.status === 'rejected') throw result.reason;
   await migrate();
+  await provisionChain((started[2] as PromiseFulfilledResult<RunningEvmNode>).value);
+  await provisionLocalWallets((started[2] as PromiseFulfilledResult<RunningEvmNode>).value);
 
   const sandbox = supervise('sandbox', 'sandbox/main.ts');
   const worker = supervise('worker', 'workers/main.ts');
@@ -97,6 +109,38 @@ async function provisionGateways(): Promise<void> {
   try {
     for (const { method, outcome, reason } of await provisionSandboxGateways(db, config.secrets.keys, sandboxUrl)) {
       log(`${method} payment config: ${outcome}${reason ? ` (${reason})` : ''}`);
+    }
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** The EVM node is the network `local`, with its test tokens. Hardhat keeps no state across restarts: the chain starts afresh, its tokens at the same addresses. */
+async function provisionChain(node: RunningEvmNode): Promise<void> {
+  const tokens = node.tokens.map((t) => `${t.symbol} (${t.decimals} decimals) at ${checksumAddress(t.address)}`).join(', ');
+  log(`EVM node: chain ${node.chainId}, ${tokens}, minted by ${checksumAddress(node.deployer)}`);
+  const db = createDb(databaseUrl, 1);
+  try {
+    const { outcome, reason } = await provisionLocalNetwork(db, node, {
+      confirmations: config.chain.localNode.confirmations,
+      blockTimeMs: config.chain.localNode.miningIntervalMs || 1000,
+    });
+    log(`network local: ${outcome}${reason ? ` (${reason})` : ''}`);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** The wallet seed (made on the first start unless WALLET_MNEMONIC is given) and each network's hot and collection wallet; those of the fresh local chain get gas and tokens. */
+async function provisionLocalWallets(node: RunningEvmNode): Promise<void> {
+  const db = createDb(databaseUrl, 1);
+  try {
+    const { seed, wallets } = await provisionWallets(db, config);
+    log(`wallet seed: ${seed}`);
+    for (const w of wallets) if (w.made) log(`network ${w.networkId}: new ${w.kind} wallet ${checksumAddress(w.address)}`);
+    for (const { kind, address, sent } of await fundLocalWallets(db, node)) {
+      const amounts = Object.entries(sent).map(([symbol, amount]) => `${amount} ${symbol}`);
+      log(`local ${kind} wallet ${checksumAddress(address)}: ${amounts.length ? `funded with ${amounts.join(', ')}` : 'funded already'}`);
     }
   } finally {
     await db.destroy();
@@ -163,6 +207,7 @@ async function refuseBusyPorts(): Promise<void> {
     ['TEMPORAL_PORT', stack.temporalPort],
     ['TEMPORAL_UI_PORT', stack.temporalUiPort],
     ['SANDBOX_PORT', config.sandbox.port],
+    ['EVM_PORT', config.chain.localNode.port],
   ];
   if (!stack.externalDatabaseUrl) ports.push(['MYSQL_PORT', stack.mysqlPort]);
   for (const [name, port] of ports) {
@@ -184,6 +229,7 @@ function printUrls(u: Record<string, string>): void {
     Sandbox      ${u.sandbox ?? '(not recorded)'} (payout API /thirdpart/onePass, Alipay /alipay/gateway.do, WeChat Pay /wechatpay;
                  the buyer's phone: POST /sandbox/alipay/trades/{orderNo}/pay, /sandbox/wechat/trades/{orderNo}/pay)
     Payouts to   ${u.payoutApi ?? '(not recorded)'}
+    EVM node     ${u.evm ?? '(not recorded)'} (JSON-RPC, chain ${LOCAL_CHAIN_ID}: the network "local"; its tokens at ${u.api}/api/v1/tokens)
     Dev API key  ${DEV_API_KEY}
     Try it:      ${curl}
 `);

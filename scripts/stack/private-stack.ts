@@ -1,14 +1,16 @@
-// A private stack for benchmarks and chaos runs: MariaDB, a Temporal dev server on a SQLite file (restartable),
-// the sandbox, and worker / api processes that can be killed and started again, all on free ports.
+// A private stack for benchmarks and chaos runs: MariaDB, a Temporal dev server on a SQLite file (restartable), an EVM
+// node (a block every second), the sandbox, and worker / api processes that can be killed and started again, all on free ports.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig, ROOT_DIR } from '../../config';
 import { createDb, type Db } from '../../db/knex';
 import { migrateLatest } from '../../db/migrate';
 import { bundleWorkflows } from '../../workers/bundle';
+import { provisionLocalNetwork, startEvmNode, type RunningEvmNode } from './evm-node';
 import { startMariadb } from './mariadb';
 import { freePorts } from './ports';
 import { provisionSandboxGateways } from './provision-gateways';
+import { fundLocalWallets, provisionWallets } from './provision-wallets';
 import { ServiceGroup, type Service } from './processes';
 import { resolveTemporalCli, startTemporal, waitForWorker } from './temporal';
 
@@ -17,6 +19,8 @@ export interface PrivateStack {
   temporalAddress: string;
   apiUrl: string;
   sandboxUrl: string;
+  /** Its chain, registered as the network `local`. */
+  evm: RunningEvmNode;
   /** The environment the stack's processes run with. */
   env: Record<string, string>;
   /** The sandbox's payout control API: GET without a body, POST with one (`/config`, `/reset`, `/executions?…`). */
@@ -37,14 +41,25 @@ export async function startPrivateStack(name: string, extraEnv: Record<string, s
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbFile}${suffix}`, { force: true });
   const group = new ServiceGroup();
   try {
-    const [mysqlPort, temporalPort, uiPort, apiPort, sandboxPort] = await freePorts(5);
-    const mariadb = await startMariadb(group, { baseDir, port: mysqlPort, database: `durapay_${name}`, durable: true, recreateDatabase: true });
+    const [mysqlPort, temporalPort, uiPort, apiPort, sandboxPort, evmPort] = await freePorts(6);
+    // Side by side; both attempts finish before a failure is reported, so the cleanup below finds every process.
+    const [mariadbStart, evmStart] = await Promise.allSettled([
+      startMariadb(group, { baseDir, port: mysqlPort, database: `durapay_${name}`, durable: true, recreateDatabase: true }),
+      startEvmNode(group, { port: evmPort, mining: { intervalMs: config.chain.localNode.miningIntervalMs || 1000 }, mnemonic: config.chain.localNode.mnemonic }),
+    ]);
+    if (mariadbStart.status === 'rejected') throw mariadbStart.reason;
+    if (evmStart.status === 'rejected') throw evmStart.reason;
+    const [mariadb, evm] = [mariadbStart.value, evmStart.value];
     const cli = await resolveTemporalCli(config.stack);
     const temporal = { cli, port: temporalPort, uiPort, namespace: config.temporal.namespace, dbFile };
     let temporalService = await startTemporal(group, temporal);
     const temporalAddress = `127.0.0.1:${temporalPort}`;
     const db = createDb(mariadb.url);
     await migrateLatest(db);
+    await provisionLocalNetwork(db, evm, { confirmations: config.chain.localNode.confirmations, blockTimeMs: config.chain.localNode.miningIntervalMs || 1000 });
+    // The wallet seed, the networks' hot and collection wallets, and gas and tokens for the local chain's.
+    await provisionWallets(db, config);
+    await fundLocalWallets(db, evm);
 
     const bundlePath = path.join(baseDir, 'workflow-bundle.js');
     writeFileSync(bundlePath, await bundleWorkflows());
@@ -63,7 +78,7 @@ export async function startPrivateStack(name: string, extraEnv: Record<string, s
       ...extraEnv,
     };
     const spawnEntry = (entry: string, label: string) =>
-      group.spawn({ name: label, command: process.execPath, args: ['--import', 'tsx', entry], cwd: ROOT_DIR, env, echo: () => false });
+      group.spawn({ name: label, command: process.execPath, args: [...(process.env.BB_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/bb/prof'] : []), '--import', 'tsx', entry] /* BBTRACE */, cwd: ROOT_DIR, env, echo: () => false });
     const waitHealthy = async (url: string, service: Service) => {
       for (;;) {
         if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return;
@@ -82,6 +97,7 @@ export async function startPrivateStack(name: string, extraEnv: Record<string, s
       temporalAddress,
       apiUrl: `http://127.0.0.1:${apiPort}`,
       sandboxUrl,
+      evm,
       env,
       async sandbox<T>(route: string, body?: unknown): Promise<T> {
         const res = await fetch(`${sandboxUrl}/sandbox/payouts${route}`, {

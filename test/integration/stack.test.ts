@@ -56,7 +56,7 @@ describe('npm start', () => {
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'durapay-start-'));
-    const [api, temporal, temporalUi, mysql, sandbox] = await freePorts(5);
+    const [api, temporal, temporalUi, mysql, sandbox, evm] = await freePorts(6);
     ports = { api, temporal, temporalUi, mysql, sandbox };
     // A user's shell: none of the test stack's addresses, only the ports and data dir this test chose, and a payout
     // gateway of its own (the test stack's sandbox, not the one npm start runs).
@@ -70,6 +70,7 @@ describe('npm start', () => {
       TEMPORAL_UI_PORT: String(temporalUi),
       MYSQL_PORT: String(mysql),
       SANDBOX_PORT: String(sandbox),
+      EVM_PORT: String(evm),
       LOG_LEVEL: 'warn',
     };
   });
@@ -96,7 +97,7 @@ describe('npm start', () => {
     record = JSON.parse(fs.readFileSync(path.join(dataDir, 'stack.lock'), 'utf8'));
     expect(first.output()).toContain(`http://localhost:${ports.sandbox}`);
     expect((await fetch(`http://127.0.0.1:${ports.sandbox}/health`)).status).toBe(200);
-    expect(record.services.map((s) => s.name).sort()).toEqual(['api', 'mariadb', 'sandbox', 'temporal', 'worker']);
+    expect(record.services.map((s) => s.name).sort()).toEqual(['api', 'evm', 'mariadb', 'sandbox', 'temporal', 'worker']);
   }, 180_000);
 
   it('runs a credit through its worker with the dev API key', async () => {

@@ -4,10 +4,12 @@ import path from 'node:path';
 import { loadConfig, ROOT_DIR } from '../../config';
 import { createDb } from '../../db/knex';
 import { migrateLatest } from '../../db/migrate';
+import { LOCAL_CHAIN_ID, provisionLocalNetwork, startEvmNode, type RunningEvmNode } from '../../scripts/stack/evm-node';
 import { acquireStackLock, type StackLock } from '../../scripts/stack/lock';
 import { startMariadb, type RunningMariadb } from '../../scripts/stack/mariadb';
 import { freePorts } from '../../scripts/stack/ports';
 import { provisionSandboxGateways } from '../../scripts/stack/provision-gateways';
+import { fundLocalWallets, provisionWallets } from '../../scripts/stack/provision-wallets';
 import { ServiceGroup } from '../../scripts/stack/processes';
 import { resolveTemporalCli, startTemporal } from '../../scripts/stack/temporal';
 import { bundleWorkflows } from '../../workers/bundle';
@@ -53,7 +55,7 @@ export default async function globalSetup(): Promise<void> {
   }
 
   try {
-    const [mysqlPort, temporalPort, temporalUiPort, sandboxPort] = await freePorts(4);
+    const [mysqlPort, temporalPort, temporalUiPort, sandboxPort, evmPort] = await freePorts(5);
     const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
     const bundlePath = path.join(dir, 'workflow-bundle.js');
     // Side by side; all attempts finish before a failure is reported, so the cleanup below finds every process.
@@ -74,15 +76,23 @@ export default async function globalSetup(): Promise<void> {
           env: { SANDBOX_PORT: String(sandboxPort), SANDBOX_DATA_DIR: path.join(dir, 'sandbox'), NODE_ENV: 'test', LOG_LEVEL: 'warn' },
         }),
       ),
+      // Automine: a block per transaction; tests that need confirmations mine them (test/support/chain.ts).
+      startEvmNode(services, { port: evmPort, mining: 'auto', mnemonic: config.chain.localNode.mnemonic }),
     ]);
     for (const result of results) if (result.status === 'rejected') throw result.reason;
     const databaseUrl = (results[0] as PromiseFulfilledResult<RunningMariadb>).value.url;
+    const evm = (results[4] as PromiseFulfilledResult<RunningEvmNode>).value;
 
     const db = createDb(databaseUrl, 2);
     try {
       await migrateLatest(db);
       // The donation tests pay through the sandbox: its merchant credentials become the payment configs.
       await provisionSandboxGateways(db, config.secrets.keys, sandboxUrl);
+      // The chain tests find the node as the network `local`, with its tokens.
+      await provisionLocalNetwork(db, evm, { confirmations: config.chain.localNode.confirmations, blockTimeMs: 1000 });
+      // The wallet seed, each network's hot and collection wallet, and gas and tokens for those of the local chain.
+      await provisionWallets(db, config);
+      await fundLocalWallets(db, evm);
     } finally {
       await db.destroy();
     }
@@ -94,12 +104,14 @@ export default async function globalSetup(): Promise<void> {
       WORKFLOW_BUNDLE_PATH: bundlePath,
       SANDBOX_URL: sandboxUrl,
       PAYOUT_API_URL: `${sandboxUrl}/thirdpart/onePass`,
+      EVM_RPC_URL: evm.rpcUrl,
+      EVM_TOKENS: JSON.stringify(evm.tokens),
       NODE_ENV: 'test',
       LOG_LEVEL: 'warn',
       // Every test client is 127.0.0.1: the rate limit tests set their own.
       RATE_LIMIT_PER_SECOND: '100000',
     });
-    console.log(`\n[test stack] MariaDB :${mysqlPort}, Temporal :${temporalPort} (UI :${temporalUiPort}), sandbox :${sandboxPort}, ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    console.log(`\n[test stack] MariaDB :${mysqlPort}, Temporal :${temporalPort} (UI :${temporalUiPort}), sandbox :${sandboxPort}, EVM node :${evmPort} (chain ${LOCAL_CHAIN_ID}), ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   } catch (err) {
     await services.stopAll();
     lock.release();
