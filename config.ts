@@ -72,6 +72,26 @@ const EnvSchema = z.object({
   EVM_MINING_INTERVAL_MS: z.coerce.number().int().min(0).default(1000),
   EVM_CONFIRMATIONS: int(3),
   EVM_MNEMONIC: z.string().optional(),
+  // Withdrawals and merchant payments: how their transactions are followed (0: a look per block of the network).
+  CHAIN_CONFIRM_POLL_MS: z.coerce.number().int().min(0).default(0),
+  CHAIN_STUCK_AFTER_MS: int(180_000),
+  CHAIN_MAX_FEE_BUMPS: z.coerce.number().int().min(0).default(5),
+  // Deposits: each chain scanner's poll once caught up and its most blocks per scan; how often a deposit looks at its log.
+  DEPOSIT_SCAN_INTERVAL_MS: int(2000),
+  DEPOSIT_SCAN_MAX_BLOCKS: int(500),
+  DEPOSIT_CHECK_INTERVAL_MS: int(5000),
+  // M2Pool's interface (seed 002): the keys its requests are signed with, how it names chains, where its results are sent.
+  M2POOL_SIGN_KEYS: z.string().optional(),
+  M2POOL_TIMESTAMP_WINDOW_S: int(300),
+  M2POOL_CHAINS: z.string().optional(),
+  M2POOL_WEBHOOK_URL: z.string().url().optional(),
+  M2POOL_TOPUP_WEBHOOK_URL: z.string().url().optional(),
+  M2POOL_WITHDRAW_WEBHOOK_URL: z.string().url().optional(),
+  M2POOL_PAY_WEBHOOK_URL: z.string().url().optional(),
+  M2POOL_WEBHOOK_SECRET: z.string().min(16).optional(),
+  M2POOL_WEBHOOK_RETRY_FOR_MS: int(24 * 3_600_000),
+  M2POOL_WEBHOOK_RETRY_INITIAL_MS: int(10_000),
+  M2POOL_WEBHOOK_RETRY_MAX_MS: int(3_600_000),
 });
 
 /** The payout API token the sandbox and the local stack share; production must set PAYOUT_TOKEN. */
@@ -85,6 +105,13 @@ function secretWithDevDefault(value: string | undefined, devDefault: string, nam
 
 /** Seals credentials at rest on the local stack only; production must set SECRETS_KEYS. */
 export const DEV_SECRETS_KEY = 'dev1:ZHVyYXBheS1sb2NhbC1kZXYta2V5LTMyLWJ5dGVzISE=';
+
+/** The webhook URL of a channel without its own: M2POOL_WEBHOOK_URL, which production must set (or every channel's). */
+function webhookUrl(value: string | undefined, env: string): string {
+  if (value) return value;
+  if (env === 'production') throw new Error('M2POOL_WEBHOOK_URL (or M2POOL_TOPUP_ / WITHDRAW_ / PAY_WEBHOOK_URL) must be set in production');
+  return DEV_M2POOL_WEBHOOK_URL;
+}
 
 export interface SecretKey {
   id: string;
@@ -105,6 +132,34 @@ function parseSecretKeys(raw: string): SecretKey[] {
     });
   if (keys.length === 0) throw new Error('SECRETS_KEYS: at least one key');
   return keys;
+}
+
+/** M2Pool's shared request key and webhook secret on the local stack only; production must set its own. */
+export const DEV_M2POOL_SIGN_KEY = 'm2pool-dev-shared-key';
+export const DEV_M2POOL_WEBHOOK_SECRET = 'whsec_dev_local_m2pool';
+/** Where the local stack sends M2Pool's results unless told: a business system on this machine. */
+export const DEV_M2POOL_WEBHOOK_URL = 'http://127.0.0.1:9090/m2pool/notify';
+
+/** Parses M2POOL_SIGN_KEYS = "key1;key2": a request's sign may be made with any of them (rotation). */
+function parseSignKeys(raw: string): string[] {
+  const keys = raw.split(';').map((key) => key.trim()).filter(Boolean);
+  if (keys.length === 0 || keys.some((key) => key.length < 16)) throw new Error('M2POOL_SIGN_KEYS: one or more keys of at least 16 characters, separated by ";"');
+  return keys;
+}
+
+/** Parses M2POOL_CHAINS = "ETH=ethereum,BSC=bsc": M2Pool's `chain` → our network id. */
+function parseChains(raw: string): Record<string, string> {
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [chain, network] = entry.split('=').map((part) => part?.trim());
+      if (!chain || !network || !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(network)) throw new Error('M2POOL_CHAINS: entries are CHAIN=network-id, separated by ","');
+      return [chain, network] as const;
+    });
+  if (entries.length === 0) throw new Error('M2POOL_CHAINS: at least one CHAIN=network-id');
+  return Object.fromEntries(entries);
 }
 
 export interface ApiKey {
@@ -202,11 +257,42 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       externalDatabaseUrl: env.DATABASE_URL || undefined,
       /** The caller's own payout gateway (PAYOUT_API_URL); without it `npm start` points the worker at its sandbox. */
       externalPayoutApiUrl: env.PAYOUT_API_URL || undefined,
+      /** Whether the caller named where M2Pool notifications go; else `npm start` delivers them to its sandbox's stand-in. */
+      m2poolWebhooksGiven: Boolean(env.M2POOL_WEBHOOK_URL || env.M2POOL_TOPUP_WEBHOOK_URL || env.M2POOL_WITHDRAW_WEBHOOK_URL || env.M2POOL_PAY_WEBHOOK_URL),
       temporalCli: e.TEMPORAL_CLI,
       cacheDir: path.join(e.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'durapay'),
     },
+    m2pool: {
+      /** Keys a request's `sign` may be made with; the first is the current one. */
+      signKeys: parseSignKeys(secretWithDevDefault(e.M2POOL_SIGN_KEYS, DEV_M2POOL_SIGN_KEY, 'M2POOL_SIGN_KEYS', e.NODE_ENV)),
+      /** A request's timestamp may be this far from the server's clock, either way. */
+      timestampWindowS: e.M2POOL_TIMESTAMP_WINDOW_S,
+      /** M2Pool's `chain` → our network id (its `symbol` is the token's symbol on that network). */
+      chains: parseChains(secretWithDevDefault(e.M2POOL_CHAINS, 'ETH=local', 'M2POOL_CHAINS', e.NODE_ENV)),
+      webhooks: {
+        urls: {
+          topup: e.M2POOL_TOPUP_WEBHOOK_URL ?? webhookUrl(e.M2POOL_WEBHOOK_URL, e.NODE_ENV),
+          withdraw: e.M2POOL_WITHDRAW_WEBHOOK_URL ?? webhookUrl(e.M2POOL_WEBHOOK_URL, e.NODE_ENV),
+          pay: e.M2POOL_PAY_WEBHOOK_URL ?? webhookUrl(e.M2POOL_WEBHOOK_URL, e.NODE_ENV),
+        },
+        secret: secretWithDevDefault(e.M2POOL_WEBHOOK_SECRET, DEV_M2POOL_WEBHOOK_SECRET, 'M2POOL_WEBHOOK_SECRET', e.NODE_ENV),
+        /** A notification is retried with backoff (initial, doubling up to max) until a 2xx or this long after its first attempt. */
+        retryForMs: e.M2POOL_WEBHOOK_RETRY_FOR_MS,
+        retryInitialMs: e.M2POOL_WEBHOOK_RETRY_INITIAL_MS,
+        retryMaxMs: e.M2POOL_WEBHOOK_RETRY_MAX_MS,
+      },
+    },
     chain: {
       rpcTimeoutMs: e.EVM_RPC_TIMEOUT_MS,
+      /** How a sent transaction is followed until final (ChainConfirmationWorkflow). */
+      sends: {
+        /** Between two looks at the chain; 0: the network's block time. */
+        confirmPollMs: e.CHAIN_CONFIRM_POLL_MS,
+        /** A transaction not mined this long, while the fee market asks more than it pays, is replaced with a higher fee. */
+        stuckAfterMs: e.CHAIN_STUCK_AFTER_MS,
+        /** Most fee bumps of one transaction. */
+        maxFeeBumps: e.CHAIN_MAX_FEE_BUMPS,
+      },
       /** The Hardhat node `npm start` runs, registered as the network `local`. */
       localNode: {
         port: e.EVM_PORT,
@@ -216,6 +302,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
         /** Its accounts' mnemonic; Hardhat's well-known test mnemonic when unset. */
         mnemonic: e.EVM_MNEMONIC,
       },
+    },
+    deposits: {
+      /** Between two scans of a scanner that has caught up with the head. */
+      scanIntervalMs: e.DEPOSIT_SCAN_INTERVAL_MS,
+      /** Most blocks one eth_getLogs scan covers (a node may refuse larger ranges; the scan then halves it). */
+      scanMaxBlocks: e.DEPOSIT_SCAN_MAX_BLOCKS,
+      /** Between two looks of a pending deposit at its log (a scanner's signal wakes it sooner). */
+      checkIntervalMs: e.DEPOSIT_CHECK_INTERVAL_MS,
     },
   };
 }

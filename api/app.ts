@@ -17,6 +17,7 @@ import { createOpenApiRegistry, type OpenAPIRegistry } from './openapi';
 import { balanceRoutes } from './routes/balances';
 import { callbackRoutes } from './routes/callbacks';
 import { categoryRoutes } from './routes/categories';
+import { depositRoutes } from './routes/deposits';
 import { donationRoutes } from './routes/donations';
 import { pageRoutes } from './routes/pages';
 import { paymentConfigRoutes } from './routes/payment-configs';
@@ -24,11 +25,14 @@ import { rankingRoutes } from './routes/rankings';
 import { batchBodyLimit, batchPayoutRoutes, takesBatchBody } from './routes/batch-payouts';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
+import { m2poolRoutes } from './routes/m2pool';
 import { networkRoutes } from './routes/networks';
+import { notificationRoutes } from './routes/notifications';
 import { onePassErrorHandler, onePassRoutes } from './routes/onepass';
 import { transferRoutes } from './routes/transfers';
 import { userRoutes } from './routes/users';
 import { walletRoutes } from './routes/wallets';
+import { withdrawalRoutes } from './routes/withdrawals';
 import { workflowRoutes } from './routes/workflows';
 
 export interface AppDeps {
@@ -111,6 +115,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(rateLimitPerIp(config.api.rateLimitPerSecond));
   // The public routes that take a body read it here; every other route reads it in requireScope, once the key is checked.
   for (const path of PUBLIC_JSON_ROUTES) app.post(path, readBody);
+  // M2Pool's requests carry no key but a `sign` over their values as written: its routes read their own raw bodies.
+  app.use(m2poolRoutes(ctx));
 
   app.use(onePassRoutes(ctx));
   app.use(transferRoutes(ctx));
@@ -123,7 +129,10 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(balanceRoutes(ctx));
   app.use(userRoutes(ctx));
   app.use(walletRoutes(ctx));
+  app.use(depositRoutes(ctx));
+  app.use(withdrawalRoutes(ctx));
   app.use(workflowRoutes(ctx));
+  app.use(notificationRoutes(ctx));
 
   app.use(notFound);
   app.use('/onePass', onePassErrorHandler);

@@ -39,6 +39,13 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   rate_limited: 429,
   overloaded: 503,
   workflow_unavailable: 503,
+  invalid_signature: 401,
+  stale_request: 401,
+  replayed_request: 409,
+  unknown_address: 422,
+  wallets_short: 503,
+  chain_tx_reverted: 422,
+  chain_tx_dropped: 502,
   internal_error: 500,
 };
 

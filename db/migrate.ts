@@ -6,6 +6,9 @@ import * as batchPayoutFailures from './migrations/0002b_batch_payout_failures';
 import * as donations from './migrations/0003_donations';
 import * as chainNetworks from './migrations/0004_chain_networks';
 import * as wallets from './migrations/0005_wallets';
+import * as deposits from './migrations/0006_deposits';
+import * as withdrawals from './migrations/0007_withdrawals';
+import * as notifications from './migrations/0008_notifications';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
@@ -14,6 +17,9 @@ const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): 
   '0003_donations': donations,
   '0004_chain_networks': chainNetworks,
   '0005_wallets': wallets,
+  '0006_deposits': deposits,
+  '0007_withdrawals': withdrawals,
+  '0008_notifications': notifications,
 };
 
 const source: Knex.MigrationSource<string> = {

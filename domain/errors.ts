@@ -37,6 +37,15 @@ export const ErrorCodes = [
   'rate_limited',
   'overloaded',
   'workflow_unavailable',
+  // M2Pool's signed requests (domain/m2pool.ts)
+  'invalid_signature',
+  'stale_request',
+  'replayed_request',
+  'unknown_address',
+  // Withdrawals and merchant payments: why a payout failed after it was accepted (its hold is given back).
+  'wallets_short',
+  'chain_tx_reverted',
+  'chain_tx_dropped',
   'internal_error',
 ] as const;
 

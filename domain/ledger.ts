@@ -5,7 +5,8 @@ export type AccountCode = string;
 
 export const userAccount = (uid: number): AccountCode => `user:${uid}`;
 
-const SYSTEM_ACCOUNT = /^(external:[a-z0-9:_-]+|donations:[a-z0-9_-]+|payouts:clearing|fees)$/;
+// external: accounts may name a token by its symbol, as `external:chain:1:USDT` does.
+const SYSTEM_ACCOUNT = /^(external:[A-Za-z0-9:_-]+|donations:[a-z0-9_-]+|payouts:clearing|fees)$/;
 export const isSystemAccount = (code: AccountCode): boolean => SYSTEM_ACCOUNT.test(code);
 
 /** Only accounts standing for money outside the engine may go below zero. */

@@ -12,6 +12,7 @@ export const CURRENCY_SCALES: Readonly<Record<string, number>> = {
   USD: 2,
   'USDT-ERC20': 6,
   USDT: 18,
+  DAI: 18,
   ETH: 18,
 };
 

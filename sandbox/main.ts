@@ -1,4 +1,5 @@
 // The sandbox process (`node --import tsx sandbox/main.ts`): the provider emulators on SANDBOX_PORT until SIGINT/SIGTERM.
+import http from 'node:http';
 import pino from 'pino';
 import { loadConfig } from '../config';
 import { createSandboxApp } from './app';
@@ -10,13 +11,14 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 function main(): void {
   const config = loadConfig();
   const log = pino({ level: config.logLevel, base: { process: 'sandbox' } });
-  const app = createSandboxApp({ payouts: { appId: config.payouts.appId, token: config.payouts.token }, dataDir: config.sandbox.dataDir });
+  const app = createSandboxApp({ payouts: { appId: config.payouts.appId, token: config.payouts.token }, dataDir: config.sandbox.dataDir, m2poolWebhookSecret: config.m2pool.webhooks.secret });
 
-  const server = app.listen(config.sandbox.port, '127.0.0.1', (err?: Error) => {
-    if (err) {
-      log.fatal({ err }, 'sandbox failed to listen');
-      process.exit(1);
-    }
+  const server = http.createServer(app);
+  server.once('error', (err) => {
+    log.fatal({ err }, 'sandbox failed to listen');
+    process.exit(1);
+  });
+  server.listen(config.sandbox.port, '127.0.0.1', () => {
     const address = server.address();
     const port = typeof address === 'object' && address ? address.port : config.sandbox.port;
     log.info({ payoutApi: `http://127.0.0.1:${port}/thirdpart/onePass`, control: `http://127.0.0.1:${port}/sandbox/payouts` }, `sandbox listening on http://127.0.0.1:${port}`);

@@ -2,10 +2,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import { scannerSettings, startChainScanners } from '../api/routes/deposits';
 import { DEV_API_KEY, loadConfig, ROOT_DIR } from '../config';
 import { createDb } from '../db/knex';
 import { migrateLatest } from '../db/migrate';
 import { checksumAddress } from '../domain/chain';
+import { forgetChainSends } from '../db/chain-sends';
 import { LOCAL_CHAIN_ID, provisionLocalNetwork, startEvmNode, type RunningEvmNode } from './stack/evm-node';
 import { acquireStackLock, type StackLock } from './stack/lock';
 import { startMariadb } from './stack/mariadb';
@@ -88,6 +91,7 @@ async function main(): Promise<void> {
   await provisionGateways();
   await waitForHealth(api.current, `http://127.0.0.1:${config.api.port}`);
   await waitForWorker(temporalAddress, config.temporal.namespace, config.temporal.taskQueue, () => worker.current);
+  await startScanners();
   sandbox.restartOnCrash = worker.restartOnCrash = api.restartOnCrash = true;
   printUrls(urls);
   console.log('Ctrl-C stops everything.\n');
@@ -126,6 +130,8 @@ async function provisionChain(node: RunningEvmNode): Promise<void> {
       blockTimeMs: config.chain.localNode.miningIntervalMs || 1000,
     });
     log(`network local: ${outcome}${reason ? ` (${reason})` : ''}`);
+    // The fresh chain never saw the previous one's transactions: their nonces would leave a gap no send could fill.
+    await forgetChainSends(db, LOCAL_CHAIN_ID);
   } finally {
     await db.destroy();
   }
@@ -143,6 +149,19 @@ async function provisionLocalWallets(node: RunningEvmNode): Promise<void> {
       log(`local ${kind} wallet ${checksumAddress(address)}: ${amounts.length ? `funded with ${amounts.join(', ')}` : 'funded already'}`);
     }
   } finally {
+    await db.destroy();
+  }
+}
+
+/** A ChainScannerWorkflow per active token of each active network: deposits to users' addresses are detected from now on. */
+async function startScanners(): Promise<void> {
+  const db = createDb(databaseUrl, 1);
+  const connection = await Connection.connect({ address: temporalAddress });
+  try {
+    const scanners = await startChainScanners(new Client({ connection, namespace: config.temporal.namespace }), db, scannerSettings(config));
+    log(`chain scanners: ${scanners.map((s) => s.workflowId).join(', ') || 'none (no active token)'}`);
+  } finally {
+    await connection.close();
     await db.destroy();
   }
 }
@@ -166,6 +185,10 @@ function supervise(name: string, entry: string) {
         SANDBOX_PORT: String(config.sandbox.port),
         // The caller's payout gateway, else the stack's own sandbox.
         PAYOUT_API_URL: payoutApiUrl,
+        // M2Pool's notifications: where the caller said, else the sandbox's stand-in business system.
+        ...(stack.m2poolWebhooksGiven
+          ? {}
+          : Object.fromEntries(['TOPUP', 'WITHDRAW', 'PAY'].map((c) => [`M2POOL_${c}_WEBHOOK_URL`, `${sandboxUrl}/sandbox/business/m2pool/${c.toLowerCase()}`]))),
       },
     });
     child.current = service;
@@ -227,7 +250,8 @@ function printUrls(u: Record<string, string>): void {
     Temporal     ${u.temporal} (gRPC)
     MySQL        ${u.mysql}
     Sandbox      ${u.sandbox ?? '(not recorded)'} (payout API /thirdpart/onePass, Alipay /alipay/gateway.do, WeChat Pay /wechatpay;
-                 the buyer's phone: POST /sandbox/alipay/trades/{orderNo}/pay, /sandbox/wechat/trades/{orderNo}/pay)
+                 the buyer's phone: POST /sandbox/alipay/trades/{orderNo}/pay, /sandbox/wechat/trades/{orderNo}/pay;
+                 M2Pool notifications received: GET /sandbox/business/m2pool)
     Payouts to   ${u.payoutApi ?? '(not recorded)'}
     EVM node     ${u.evm ?? '(not recorded)'} (JSON-RPC, chain ${LOCAL_CHAIN_ID}: the network "local"; its tokens at ${u.api}/api/v1/tokens)
     Dev API key  ${DEV_API_KEY}

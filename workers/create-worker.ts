@@ -1,8 +1,10 @@
 // Builds the worker of the `payments` task queue from its dependencies.
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { createChainClients } from '../activities/chain-clients';
 import { createGatewayRegistry } from '../activities/providers/gateways';
 import { createPayoutApiClient } from '../activities/providers/payout-api-client';
+import { createWalletSigner } from '../activities/providers/wallet-keys';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 
@@ -25,6 +27,10 @@ export function createPaymentsWorker({ connection, db, config, workflowBundleCod
       payouts: createPayoutApiClient(config.payouts),
       gateways: createGatewayRegistry(db, config.secrets.keys, config.donations.gatewayTimeoutMs),
       rankingTimeZone: config.donations.rankingTimeZone,
+      webhooks: config.m2pool.webhooks,
+      deposits: { rpcTimeoutMs: config.chain.rpcTimeoutMs, m2poolChains: config.m2pool.chains },
+      chains: createChainClients(db, { timeoutMs: config.chain.rpcTimeoutMs }),
+      walletSigner: createWalletSigner(db, config.secrets.keys),
     }),
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentActivities,

@@ -78,7 +78,7 @@ export async function startPrivateStack(name: string, extraEnv: Record<string, s
       ...extraEnv,
     };
     const spawnEntry = (entry: string, label: string) =>
-      group.spawn({ name: label, command: process.execPath, args: [...(process.env.BB_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/bb/prof'] : []), '--import', 'tsx', entry] /* BBTRACE */, cwd: ROOT_DIR, env, echo: () => false });
+      group.spawn({ name: label, command: process.execPath, args: ['--import', 'tsx', entry], cwd: ROOT_DIR, env, echo: () => false });
     const waitHealthy = async (url: string, service: Service) => {
       for (;;) {
         if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return;

@@ -1,0 +1,34 @@
+// One EVM client per chain for the activities, built from the network's row: an operator's change of RPC URLs is picked up
+// by the next call, without a restart of the worker.
+import type { Db } from '../db/knex';
+import { getNetworkByChainId } from '../db/networks';
+import { DomainError } from '../domain/errors';
+import { createEvmClient, type EvmClient, type EvmClientOptions } from './providers/evm-client';
+
+export interface ChainClients {
+  /** The client of a registered network; not_found when no network has this chain id. */
+  forChain(chainId: number): Promise<EvmClient>;
+  close(): void;
+}
+
+export function createChainClients(db: Db, options: EvmClientOptions = {}): ChainClients {
+  // Keyed by chain and URL list: a client keeps what it learnt of each URL (which one is down) while the list stays.
+  const clients = new Map<number, { urls: string; client: EvmClient }>();
+  return {
+    async forChain(chainId) {
+      const network = await getNetworkByChainId(db, chainId);
+      if (!network) throw new DomainError('not_found', `no network has chain id ${chainId}`);
+      const urls = JSON.stringify(network.rpcUrls);
+      const cached = clients.get(chainId);
+      if (cached?.urls === urls) return cached.client;
+      const client = createEvmClient({ chainId, rpcUrls: network.rpcUrls }, options);
+      clients.set(chainId, { urls, client });
+      // The old one may still serve a call in flight; it holds no connection of its own to close.
+      return client;
+    },
+    close() {
+      for (const { client } of clients.values()) client.close();
+      clients.clear();
+    },
+  };
+}

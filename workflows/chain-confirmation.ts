@@ -1,0 +1,122 @@
+// ChainConfirmationWorkflow (`confirm-{chainId}-{txHash}`, a child): follows one nonce of ours until an attempt at it has
+// its confirmations on the canonical chain (blocks on top of its own, as the networks table counts them), or until another
+// transaction's use of the nonce has them. On the way it broadcasts the persisted bytes again when no node knows them,
+// replaces a stuck attempt with a dearer one (past a threshold, or when asked), and keeps following through reorgs: a
+// transaction reorged out may come back.
+import { condition, continueAsNew, proxyActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { chainSendActivities } from '../activities/chain-sends';
+import { PaymentStatus } from '../domain/search-attributes';
+import { bumpFeeSignal, chainTxStatusQuery } from '../domain/withdrawal';
+import type { ChainTxEvent, ChainTxEventKind, ChainTxObservation, ChainTxOutcome, ChainTxProgress, FollowChainTx } from '../domain/withdrawal';
+
+type Activities = ReturnType<typeof chainSendActivities>;
+
+// Reads and re-sends of persisted bytes: retried until the node answers (an RPC outage is waited out, not failed).
+const { observeChainTx, rebroadcastChainTx, rebroadcastPredecessors, replaceChainTx, recordChainTxOutcome } = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
+});
+
+/** Looks at the chain per run before continuing as new, so the history stays small however long a transaction waits. */
+const POLLS_PER_RUN = 500;
+const EVENTS_KEPT = 100;
+
+/** What a run hands to the next one when it continues as new. */
+export interface FollowState {
+  /** Every attempt at the nonce, first to last. */
+  hashes: string[];
+  /** When the latest attempt (or the sender's earlier ones) was last given to a node, workflow time in ms. */
+  sentAt: number;
+  mined: { hash: string; blockNumber: number; blockHash: string } | null;
+  /** The head at which the nonce was first seen used by a transaction that is none of ours. */
+  nonceUsedAt: number | null;
+  bumps: number;
+  bumpRequested: boolean;
+  events: ChainTxEvent[];
+}
+
+export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: FollowState): Promise<ChainTxOutcome> {
+  const state: FollowState = carried ?? { hashes: [input.hash], sentAt: Date.now(), mined: null, nonceUsedAt: null, bumps: 0, bumpRequested: false, events: [] };
+  let confirmations = 0;
+  let status: ChainTxProgress['status'] = state.mined ? 'mined' : 'pending';
+  setHandler(chainTxStatusQuery, () => ({ chainId: input.chainId, hashes: state.hashes, status, confirmations, events: state.events }));
+  setHandler(bumpFeeSignal, () => void (state.bumpRequested = true));
+
+  const record = (kind: ChainTxEventKind, hash: string, more: Partial<ChainTxEvent> = {}) => {
+    state.events = [...state.events, { kind, hash, at: new Date().toISOString(), ...more }].slice(-EVENTS_KEPT);
+  };
+  const setStatus = (next: ChainTxProgress['status']) => {
+    if (next === status) return;
+    status = next;
+    upsertSearchAttributes([{ key: PaymentStatus, value: next }]);
+  };
+
+  /** What one observation decides: an outcome, or what to do before the next look. */
+  async function step(seen: ChainTxObservation): Promise<ChainTxOutcome | undefined> {
+    const latest = state.hashes[state.hashes.length - 1];
+    if (seen.mined) {
+      if (state.mined?.blockHash !== seen.mined.blockHash) record('mined', seen.mined.hash, { blockNumber: seen.mined.blockNumber });
+      state.mined = { hash: seen.mined.hash, blockNumber: seen.mined.blockNumber, blockHash: seen.mined.blockHash };
+      state.nonceUsedAt = null;
+      state.bumpRequested = false;
+      confirmations = seen.head - seen.mined.blockNumber;
+      setStatus('mined');
+      if (confirmations < input.confirmations) return undefined;
+      const final = seen.mined.status === 1 ? 'confirmed' : 'failed';
+      await recordChainTxOutcome(input.chainId, state.hashes, { winner: seen.mined.hash, status: final, ...state.mined });
+      setStatus(final);
+      return { outcome: final, ...state.mined, receiptStatus: seen.mined.status, hashes: state.hashes, events: state.events };
+    }
+
+    confirmations = 0;
+    if (state.mined) {
+      record('reorged-out', state.mined.hash, { blockNumber: state.mined.blockNumber });
+      state.mined = null;
+      setStatus('pending');
+    }
+    if (seen.minedNonces > seen.nonce) {
+      // Another transaction used the nonce: ours can only come back if that one leaves the chain, so wait for its depth.
+      if (state.nonceUsedAt === null) {
+        state.nonceUsedAt = seen.head;
+        record('nonce-used', latest, { blockNumber: seen.head });
+      }
+      if (seen.head - state.nonceUsedAt < input.confirmations) return undefined;
+      await recordChainTxOutcome(input.chainId, state.hashes, { dropped: true });
+      setStatus('dropped');
+      return { outcome: 'dropped', hash: null, blockNumber: null, blockHash: null, receiptStatus: null, hashes: state.hashes, events: state.events };
+    }
+    state.nonceUsedAt = null;
+
+    const asked = state.bumpRequested;
+    state.bumpRequested = false;
+    const waited = Date.now() - state.sentAt;
+    if (!seen.known) {
+      // Dropped from the pools (a node restarted, a reorg took its block away): the same bytes again.
+      const taken = await rebroadcastChainTx(input.chainId, state.hashes);
+      if (taken) record('rebroadcast', taken);
+      state.sentAt = Date.now();
+    } else if (seen.minedNonces < seen.nonce) {
+      // An earlier transaction of the sender holds this one back: a dearer fee would not help, giving the node that one may.
+      if (waited >= input.stuckAfterMs) {
+        if ((await rebroadcastPredecessors(input.chainId, latest)) > 0) record('predecessors-rebroadcast', latest);
+        state.sentAt = Date.now();
+      }
+    } else if (state.bumps < input.maxFeeBumps && (asked || (waited >= input.stuckAfterMs && seen.marketAbove))) {
+      const replacement = await replaceChainTx(input.chainId, latest);
+      if (replacement) {
+        state.hashes = [...state.hashes, replacement.hash];
+        state.bumps++;
+        record('replaced', latest, { by: replacement.hash });
+      }
+      state.sentAt = Date.now();
+    }
+    return undefined;
+  }
+
+  for (let polls = 0; ; polls++) {
+    const outcome = await step(await observeChainTx(input.chainId, state.hashes));
+    if (outcome) return outcome;
+    if (polls + 1 >= POLLS_PER_RUN || workflowInfo().continueAsNewSuggested) await continueAsNew<typeof ChainConfirmationWorkflow>(input, state);
+    await condition(() => state.bumpRequested, input.pollMs);
+  }
+}

@@ -1,0 +1,159 @@
+// WithdrawalWorkflow (`withdrawal-{queueId}`) and MerchantPaymentWorkflow (`payment-{queueId}`), M2Pool's withdraw and pay:
+// hold the user's balance → sign a token transfer from the hot wallet (the collection wallet when the hot one is short of
+// tokens or gas), persisted before it is broadcast → broadcast → follow it to its confirmations (ChainConfirmationWorkflow)
+// → post the hold, or void it → one final notification, sent only once the outcome is final (seed 002's lesson: never a
+// failure notice followed by a success).
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  ParentClosePolicy,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { chainSendActivities, SignedSend } from '../activities/chain-sends';
+import type { chainPayoutActivities, ChainPayoutSettlement } from '../activities/chain-withdrawals';
+import { notificationWorkflowId, type NotificationRequest } from '../domain/notification';
+import { PaymentKind, PaymentStatus } from '../domain/search-attributes';
+import {
+  awaitHoldUpdate,
+  bumpFeeSignal,
+  chainPayoutStatusQuery,
+  finalNotificationId,
+  notificationChannelOf,
+  notificationPayload,
+  type ChainPayoutFailure,
+  type ChainPayoutProgress,
+  type ChainPayoutRequest,
+  type ChainPayoutStatus,
+  type ChainTxOutcome,
+} from '../domain/withdrawal';
+import { ChainConfirmationWorkflow } from './chain-confirmation';
+
+type PayoutActivities = ReturnType<typeof chainPayoutActivities>;
+type SendActivities = ReturnType<typeof chainSendActivities>;
+
+// DB writes, as local activities, retried until they succeed: they are idempotent and the payout must reach its end.
+const { holdChainPayout, settleChainPayout } = proxyLocalActivities<PayoutActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+// Chain reads and the persisted bytes' broadcast: an RPC outage is waited out. A domain error (no such network or wallet) is final.
+const { signTokenTransfer, broadcastChainTx } = proxyActivities<SendActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
+});
+
+export async function WithdrawalWorkflow(request: ChainPayoutRequest): Promise<ChainPayoutProgress> {
+  return payOut(request);
+}
+
+export async function MerchantPaymentWorkflow(request: ChainPayoutRequest): Promise<ChainPayoutProgress> {
+  return payOut(request);
+}
+
+async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress> {
+  let progress: ChainPayoutProgress = { id: request.id, status: 'holding', wallet: null, txHash: null, blockNumber: null, failure: null };
+  let follower: ChildWorkflowHandle<typeof ChainConfirmationWorkflow> | undefined;
+
+  setHandler(chainPayoutStatusQuery, () => progress);
+  setHandler(awaitHoldUpdate, async () => {
+    await condition(() => progress.status !== 'holding');
+    if (progress.status === 'refused') throw ApplicationFailure.create({ message: progress.failure!.message, type: progress.failure!.code, nonRetryable: true });
+    return progress;
+  });
+  // Only a transaction being followed can be bumped; one that has finished has nothing left to bump.
+  setHandler(bumpFeeSignal, async () => {
+    await follower?.signal(bumpFeeSignal).catch(() => undefined);
+  });
+
+  const setStatus = (status: ChainPayoutStatus, changes: Partial<ChainPayoutProgress> = {}) => {
+    progress = { ...progress, ...changes, status };
+    upsertSearchAttributes([{ key: PaymentStatus, value: status }]);
+  };
+
+  async function finish(settlement: ChainPayoutSettlement): Promise<ChainPayoutProgress> {
+    await settleChainPayout(request, settlement);
+    const failure = settlement.status === 'failed' ? settlement.failure : null;
+    setStatus(settlement.status, { txHash: settlement.txHash, blockNumber: settlement.blockNumber, failure });
+    await notifyOnce(request, settlement.status === 'confirmed' ? 1 : 0, settlement.txHash);
+    return progress;
+  }
+
+  const hold = await holdChainPayout(request);
+  if ('refused' in hold) {
+    setStatus('refused', { failure: hold.refused });
+    await notifyOnce(request, 0, null);
+    throw ApplicationFailure.create({ message: hold.refused.message, type: hold.refused.code, nonRetryable: true });
+  }
+  setStatus('held');
+
+  const signed = await sign(request);
+  if ('failure' in signed) return finish({ status: 'failed', failure: signed.failure, txHash: null, blockNumber: null });
+  setStatus('sent', { wallet: signed.wallet, txHash: signed.hash });
+  await broadcastChainTx(request.chainId, signed.hash);
+
+  follower = await startChild(ChainConfirmationWorkflow, {
+    workflowId: signed.confirmWorkflowId,
+    args: [{ chainId: request.chainId, hash: signed.hash, confirmations: request.confirmations, ...request.follow }],
+    typedSearchAttributes: [
+      { key: PaymentKind, value: 'chain_tx' },
+      { key: PaymentStatus, value: 'pending' },
+    ],
+  });
+  const outcome = await follower.result();
+  if (outcome.outcome === 'confirmed') return finish({ status: 'confirmed', txHash: outcome.hash, blockNumber: outcome.blockNumber });
+  return finish({ status: 'failed', failure: failureOf(outcome), txHash: outcome.hash ?? signed.hash, blockNumber: outcome.blockNumber });
+}
+
+/** The transfer signed and persisted, or why no wallet could make it (nothing was signed then). */
+async function sign(request: ChainPayoutRequest): Promise<SignedSend | { failure: ChainPayoutFailure }> {
+  try {
+    const result = await signTokenTransfer({
+      chainId: request.chainId,
+      network: request.network,
+      reference: request.id,
+      purpose: request.kind,
+      token: request.token.contract,
+      tokenSymbol: request.token.symbol,
+      tokenDecimals: request.token.decimals,
+      recipient: request.toAddress,
+      units: request.units,
+    });
+    return 'sent' in result ? result.sent : { failure: result.short };
+  } catch (err) {
+    // A domain error (the network or its wallets are gone): final, and the hold is given back.
+    const cause = err instanceof ActivityFailure ? err.cause : err;
+    if (cause instanceof ApplicationFailure && cause.nonRetryable) return { failure: { code: cause.type ?? 'internal_error', message: cause.message } };
+    throw err;
+  }
+}
+
+function failureOf(outcome: ChainTxOutcome): ChainPayoutFailure {
+  if (outcome.outcome === 'failed') return { code: 'chain_tx_reverted', message: `transaction ${outcome.hash} reverted in block ${outcome.blockNumber}` };
+  return { code: 'chain_tx_dropped', message: `nonce of ${outcome.hashes.join(', ')} was used by another transaction: none of them can be mined` };
+}
+
+/**
+ * Starts the payout's one final notification (NotificationWorkflow, which delivers and retries it on its own), left running
+ * when this run closes. Its ID is the notification's: a start that happened already is not repeated.
+ */
+async function notifyOnce(request: ChainPayoutRequest, status: 0 | 1, txHash: string | null): Promise<void> {
+  const id = finalNotificationId(request.id);
+  const notification: NotificationRequest = { id, channel: notificationChannelOf(request.kind), payload: notificationPayload(request, status, txHash) };
+  try {
+    await startChild('NotificationWorkflow', {
+      workflowId: notificationWorkflowId(id),
+      args: [notification],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+}
