@@ -1,5 +1,4 @@
 // The sandbox's HTTP app: every provider emulator under the path its real gateway uses, and its control API under /sandbox.
-import type { RequestListener } from 'node:http';
 import express from 'express';
 import { createAlipayEmulator } from './alipay';
 import { createBusinessSystem } from './business-system';
@@ -15,10 +14,7 @@ export interface SandboxOptions {
   m2poolWebhookSecret: string;
 }
 
-/** The payout API's base path; its requests bypass express (see payouts.ts). */
-const PAYOUT_API = '/thirdpart/onePass';
-
-export function createSandboxApp(options: SandboxOptions): RequestListener {
+export function createSandboxApp(options: SandboxOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -28,6 +24,7 @@ export function createSandboxApp(options: SandboxOptions): RequestListener {
   });
 
   const payouts = createPayoutEmulator(options.payouts);
+  app.use('/thirdpart/onePass', payouts.provider);
   app.use('/sandbox/payouts', payouts.control);
 
   const alipay = createAlipayEmulator({ dataDir: options.dataDir });
@@ -45,9 +42,5 @@ export function createSandboxApp(options: SandboxOptions): RequestListener {
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });
-  return (req, res) => {
-    const url = req.url ?? '/';
-    if (url.startsWith(`${PAYOUT_API}/`) || url === PAYOUT_API || url.startsWith(`${PAYOUT_API}?`)) payouts.provider(req, res, url.slice(PAYOUT_API.length) || '/');
-    else app(req, res);
-  };
+  return app;
 }
