@@ -67,9 +67,11 @@ async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress>
     if (progress.status === 'refused') throw ApplicationFailure.create({ message: progress.failure!.message, type: progress.failure!.code, nonRetryable: true });
     return progress;
   });
-  // Only a transaction being followed can be bumped; one that has finished has nothing left to bump.
+  // Only a transaction being followed can be bumped: a request that comes between the broadcast and the child's start
+  // waits for the child, instead of being lost.
   setHandler(bumpFeeSignal, async () => {
-    await follower?.signal(bumpFeeSignal).catch(() => undefined);
+    await condition(() => follower !== undefined);
+    await follower!.signal(bumpFeeSignal).catch(() => undefined);
   });
 
   const setStatus = (status: ChainPayoutStatus, changes: Partial<ChainPayoutProgress> = {}) => {
