@@ -4,7 +4,6 @@ import { batchPayoutActivities } from './batch-payouts';
 import type { ChainClients } from './chain-clients';
 import { chainSendActivities } from './chain-sends';
 import { chainPayoutActivities } from './chain-withdrawals';
-import { checkoutActivities } from './checkout';
 import { depositActivities, type DepositSettings } from './deposits';
 import { donationActivities } from './donations';
 import { ledgerActivities } from './ledger';
@@ -21,7 +20,7 @@ export interface ActivityDeps {
   rankingTimeZone: string;
   webhooks: WebhookSettings;
   deposits: DepositSettings;
-  /** The EVM client of each network, and the signer of our wallets: for withdrawals, merchant payments and checkout sessions. */
+  /** The EVM client of each network, and the signer of our wallets: for withdrawals and merchant payments. */
   chains: ChainClients;
   walletSigner: WalletSigner;
 }
@@ -35,7 +34,6 @@ export function createActivities({ db, payouts, gateways, rankingTimeZone, webho
     ...depositActivities(db, deposits),
     ...chainSendActivities({ db, chains, signer: walletSigner }),
     ...chainPayoutActivities(db),
-    ...checkoutActivities(db, chains),
     ...noopActivities(),
   };
 }

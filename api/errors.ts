@@ -46,11 +46,6 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   wallets_short: 503,
   chain_tx_reverted: 422,
   chain_tx_dropped: 502,
-  unknown_network: 422,
-  unknown_token: 422,
-  tx_not_found: 422,
-  tx_not_for_payment: 422,
-  payment_closed: 409,
   internal_error: 500,
 };
 

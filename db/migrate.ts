@@ -9,7 +9,6 @@ import * as wallets from './migrations/0005_wallets';
 import * as deposits from './migrations/0006_deposits';
 import * as withdrawals from './migrations/0007_withdrawals';
 import * as notifications from './migrations/0008_notifications';
-import * as checkout from './migrations/0009_checkout';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
@@ -21,7 +20,6 @@ const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): 
   '0006_deposits': deposits,
   '0007_withdrawals': withdrawals,
   '0008_notifications': notifications,
-  '0009_checkout': checkout,
 };
 
 const source: Knex.MigrationSource<string> = {

@@ -9,4 +9,3 @@ export { DepositWorkflow } from './deposit';
 export { WithdrawalWorkflow, MerchantPaymentWorkflow } from './withdrawal';
 export { ChainConfirmationWorkflow } from './chain-confirmation';
 export { NotificationWorkflow } from './notification';
-export { CheckoutSessionWorkflow } from './checkout-session';
