@@ -14,7 +14,7 @@ import {
   releaseHolds,
   setBatchState,
   type ItemOutcome,
-  type ItemRow,
+  type OpenItem,
 } from '../db/batch-payouts';
 import type { Db } from '../db/knex';
 import { AdaptiveConcurrency } from '../domain/adaptive-concurrency';
@@ -51,16 +51,18 @@ export interface ChunkResult {
   snapshot: BatchSnapshot;
 }
 
-const FIRST_HOLD_BATCH = 100;
-const HOLD_BATCH = 500;
-/** Held items waiting to be sent, beyond which no more holds are taken for now (about a second of payouts). */
-const HOLD_AHEAD = 1000;
+// Items per hold transaction: the first slice covers the payouts sent while the second is held; later slices are kept small,
+// since a hold's CPU time in the worker delays the answers of the payouts in flight.
+const FIRST_HOLD_BATCH = 200;
+const HOLD_BATCH = 300;
+/** Held items waiting to be sent, beyond which no more holds are taken for now (about half a second of payouts). */
+const HOLD_AHEAD = 600;
 const FLUSH_EVERY_MS = 100;
 const FLUSH_AT = 250;
 const CONTROL_EVERY_MS = 250;
 
 interface Work {
-  item: ItemRow;
+  item: OpenItem;
   uid: number;
   amount: string;
   /** All attempts so far, across calls (kept in the item row). */
@@ -76,13 +78,34 @@ interface Work {
 const REFUSED_UNDONE: ReadonlySet<PayoutApiErrorCode> = new Set(['unauthorized', 'invalid_request']);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const backoffMs = (attempt: number) => Math.min(5000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+// 50–100 ms before the first retry, about one provider round trip, doubling from there. It spares an item the provider
+// just failed; the load as a whole is bounded by the concurrency, which backs off on 429s and failures.
+const backoffMs = (attempt: number) => Math.min(5000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
+
+/** Tries of begin and finish within one activity attempt. */
+const QUICK_TRIES = 3;
+
+/**
+ * Calls begin or finish, both idempotent by batchPayId, trying again at once (after the backoff above) when the provider
+ * answers 429 or 5xx or not at all: a transient failure costs a round trip, not a failed activity and Temporal's retry
+ * interval. Past QUICK_TRIES, the activity fails and Temporal's retry policy takes over.
+ */
+async function withQuickRetries<T>(call: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!(err instanceof PayoutApiError && err.retryable) || tries >= QUICK_TRIES) throw err;
+      await sleep(backoffMs(tries));
+    }
+  }
+}
 
 export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
   return {
     /** Opens the batch at the provider; idempotent by batchPayId (there and here). */
     async beginBatch(batchPayId: string, total: number): Promise<void> {
-      await failingOnProviderRefusal(() => payouts.batchPayBegin(batchPayId, total));
+      await failingOnProviderRefusal(() => withQuickRetries(() => payouts.batchPayBegin(batchPayId, total)));
       await setBatchState(db, batchPayId, { phase: 'fast' });
     },
 
@@ -148,7 +171,7 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
       const failed = counts.byStatus.failed + counts.byStatus.rejected + counts.byStatus.cancelled;
       if (begun) {
         const summary = { paid: counts.byStatus.paid, failed, amount: formatAmount(counts.paidAmount, currency) };
-        await failingOnProviderRefusal(() => payouts.batchPayFinish(batchPayId, summary));
+        await failingOnProviderRefusal(() => withQuickRetries(() => payouts.batchPayFinish(batchPayId, summary)));
       }
       await setBatchState(db, batchPayId, { status, phase: 'done', control: 'run', finished: true });
       return counts;
@@ -162,9 +185,16 @@ export function batchPayoutActivities(db: Db, payouts: PayoutApi) {
  */
 async function payChunk(db: Db, payouts: PayoutApi, args: ChunkArgs): Promise<ChunkResult> {
   const ctx = Context.current();
-  const open = args.range ? await openItemsOfChunk(db, args.batchPayId, args.range.from, args.range.to) : await openItems(db, args.batchPayId, 10_000);
   const controller = new AdaptiveConcurrency(args.concurrency, args.limits);
+  /** Items to send, in batch order. */
   const queue: Work[] = [];
+  /** Items waiting out a backoff, soonest first: each goes before the queue once its time has come, so that few are left for the end. */
+  const retrying: Work[] = [];
+  const retryLater = (work: Work) => {
+    let at = retrying.length;
+    while (at > 0 && retrying[at - 1].notBefore > work.notBefore) at--;
+    retrying.splice(at, 0, work);
+  };
   const buffered: ItemOutcome[] = [];
   /** Items of this call not paid or rejected yet: those certainly never executed are given back if the provider refuses us. */
   const unsettled = new Set<Work>();
@@ -173,6 +203,7 @@ async function payChunk(db: Db, payouts: PayoutApi, args: ChunkArgs): Promise<Ch
   let lastFlush = Date.now();
   let lastControl = 0;
   let flushing: Promise<void> = Promise.resolve();
+  let flushQueued = false;
   // A DB failure, or an answer that is neither a result nor a reason to retry (bad credentials…): stop sending and keep
   // what is known.
   let failure: unknown;
@@ -186,8 +217,16 @@ async function payChunk(db: Db, payouts: PayoutApi, args: ChunkArgs): Promise<Ch
     await recordOutcomes(db, args.batchPayId, outcomes);
     ctx.heartbeat({ settled });
   };
+  // At most one flush waits behind the one running, and it takes all that is buffered when it starts.
   const flushSoon = () => {
-    if (buffered.length >= FLUSH_AT || Date.now() - lastFlush >= FLUSH_EVERY_MS) flushing = flushing.then(flush).catch(stopOn);
+    if (flushQueued || (buffered.length < FLUSH_AT && Date.now() - lastFlush < FLUSH_EVERY_MS)) return;
+    flushQueued = true;
+    flushing = flushing
+      .then(() => {
+        flushQueued = false;
+        return flush();
+      })
+      .catch(stopOn);
   };
   const readControl = async () => {
     lastControl = Date.now();
@@ -232,7 +271,7 @@ async function payChunk(db: Db, payouts: PayoutApi, args: ChunkArgs): Promise<Ch
         controller.observe(outcome.status === 'retry' && outcome.rateLimited ? 'rate_limited' : 'failed');
         if (work.tries < args.maxAttempts) {
           work.notBefore = Date.now() + backoffMs(work.tries);
-          queue.push(work);
+          retryLater(work);
         } else {
           settle(work, { status: 'retry', lastError: outcome.reason });
         }
@@ -240,32 +279,45 @@ async function payChunk(db: Db, payouts: PayoutApi, args: ChunkArgs): Promise<Ch
   };
 
   const going = () => control === 'run' && failure === undefined;
-  // The dispatch loop below sleeps until something changes: a payout ends, or holds add work.
+  // The dispatch loop below sleeps until something changes (a payout ends, holds add work) or until a given time.
   let wake = () => {};
-  const woken = () => new Promise<void>((resolve) => (wake = resolve));
+  const idle = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
 
   // A chunk run again after a pause or a cancel takes no hold before it knows.
   await readControl();
-  // Holds are taken a little ahead of the payouts (HOLD_BATCH items per transaction), not all at once:
-  // they need the same CPU and DB time as the payouts' own posts.
-  const pending = open.filter((i) => i.status === 'pending');
-  const toWork = (item: ItemRow, uncertain: boolean): Work => {
+  const toWork = (item: OpenItem, uncertain: boolean): Work => {
     const work = { item, uid: Number(item.uid), amount: formatAmount(item.amount!, args.currency), attempts: item.attempts, tries: 0, notBefore: 0, uncertain };
     unsettled.add(work);
     return work;
   };
-  queue.push(...open.filter((i) => i.status !== 'pending').map((item) => toWork(item, true)));
+  /** Queues the items held before this call (maybe sent), and takes the holds of the pending ones. */
+  const take = async (open: OpenItem[]) => {
+    queue.push(...open.filter((i) => i.status !== 'pending').map((item) => toWork(item, true)));
+    const pending = open.filter((i) => i.status === 'pending');
+    if (pending.length === 0) return;
+    const results = await holdItems(db, { batchPayId: args.batchPayId, currency: args.currency }, pending);
+    results.forEach((r, k) => {
+      if (r.ok && r.state === 'pending') queue.push(toWork({ ...pending[k], amount: r.amount, status: 'held' }, false));
+      else settled++;
+    });
+  };
   let holdsDone = false;
   const holding = (async () => {
-    // A small first slice, so that the first payouts go out at once.
-    for (let i = 0, size = FIRST_HOLD_BATCH; i < pending.length && going(); i += size, size = HOLD_BATCH) {
+    const { range } = args;
+    if (!range) return take(await openItems(db, args.batchPayId, 10_000));
+    // The chunk is read and held a slice of seq at a time, a little ahead of the payouts rather than all at once: holds need
+    // the same CPU and DB time as the payouts' own posts. The first slice is small, so that the first payouts go out at once.
+    for (let from = range.from, size = FIRST_HOLD_BATCH; from < range.to && going(); from += size, size = HOLD_BATCH) {
       while (queue.length >= HOLD_AHEAD && going()) await sleep(10);
-      const slice = pending.slice(i, i + size);
-      const results = await holdItems(db, { batchPayId: args.batchPayId, currency: args.currency }, slice);
-      results.forEach((r, k) => {
-        if (r.ok && r.state === 'pending') queue.push(toWork({ ...slice[k], amount: r.amount, status: 'held' }, false));
-        else settled++;
-      });
+      if (!going()) break;
+      await take(await openItemsOfChunk(db, args.batchPayId, from, Math.min(from + size, range.to)));
       wake();
     }
   })()
@@ -281,18 +333,18 @@ async function payChunk(db: Db, payouts: PayoutApi, args: ChunkArgs): Promise<Ch
     if (Date.now() - lastControl >= CONTROL_EVERY_MS) await readControl();
     if (control !== 'run') break;
     const now = Date.now();
-    const ready = queue.findIndex((w) => w.notBefore <= now);
-    if (ready === -1) {
-      if (queue.length === 0 && inFlight.size === 0 && holdsDone) break;
-      // 20 ms: items waiting out a backoff become ready by the clock.
-      await Promise.race([woken(), sleep(20)]);
+    // Until the next control read at the latest, so that a pause or a cancel is seen while payouts hang.
+    let until = lastControl + CONTROL_EVERY_MS;
+    let work: Work | undefined;
+    if (inFlight.size < controller.current) {
+      work = retrying.length > 0 && retrying[0].notBefore <= now ? retrying.shift() : queue.shift();
+      if (!work && retrying.length === 0 && inFlight.size === 0 && holdsDone) break;
+      if (retrying.length > 0) until = Math.min(until, retrying[0].notBefore);
+    }
+    if (!work) {
+      await idle(Math.max(1, until - now));
       continue;
     }
-    if (inFlight.size >= controller.current) {
-      await woken();
-      continue;
-    }
-    const [work] = queue.splice(ready, 1);
     const running: Promise<void> = payOne(work)
       .catch(stopOn)
       .finally(() => {

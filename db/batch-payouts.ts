@@ -114,9 +114,14 @@ export async function setBatchState(
     .update({ ...columns, ...(finished ? { finished_at: db.fn.now(3) } : {}), updated_at: db.fn.now(3) });
 }
 
+/** What paying an item needs to know of it. */
+export type OpenItem = Pick<ItemRow, 'uid' | 'seq' | 'requested_amount' | 'amount' | 'status' | 'attempts' | 'hold_round'>;
+const OPEN_ITEM_COLUMNS: (keyof OpenItem)[] = ['uid', 'seq', 'requested_amount', 'amount', 'status', 'attempts', 'hold_round'];
+
 /** Items of a chunk (seq range) that are not final yet. */
-export async function openItemsOfChunk(db: Db, batchPayId: string, fromSeq: number, toSeq: number): Promise<ItemRow[]> {
+export async function openItemsOfChunk(db: Db, batchPayId: string, fromSeq: number, toSeq: number): Promise<OpenItem[]> {
   return db<ItemRow>('batch_payout_items')
+    .select(OPEN_ITEM_COLUMNS)
     .where({ batch_pay_id: batchPayId })
     .andWhere('seq', '>=', fromSeq)
     .andWhere('seq', '<', toSeq)
@@ -125,12 +130,12 @@ export async function openItemsOfChunk(db: Db, batchPayId: string, fromSeq: numb
 }
 
 /** Items left for the slow phase: held or to retry, anywhere in the batch. */
-export async function openItems(db: Db, batchPayId: string, limit: number): Promise<ItemRow[]> {
-  return db<ItemRow>('batch_payout_items').where({ batch_pay_id: batchPayId }).whereIn('status', ['held', 'retry']).orderBy('seq').limit(limit);
+export async function openItems(db: Db, batchPayId: string, limit: number): Promise<OpenItem[]> {
+  return db<ItemRow>('batch_payout_items').select(OPEN_ITEM_COLUMNS).where({ batch_pay_id: batchPayId }).whereIn('status', ['held', 'retry']).orderBy('seq').limit(limit);
 }
 
 /** Takes the ledger hold of each pending item (one transaction for all); items that cannot be held fail with the reason. */
-export async function holdItems(db: Db, batch: { batchPayId: string; currency: string }, items: ItemRow[]): Promise<HoldResult[]> {
+export async function holdItems(db: Db, batch: { batchPayId: string; currency: string }, items: OpenItem[]): Promise<HoldResult[]> {
   const requests = items.map((item) => ({
     id: payoutTransferId(batch.batchPayId, Number(item.uid), item.hold_round),
     debitAccount: userAccount(Number(item.uid)),

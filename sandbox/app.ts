@@ -1,4 +1,5 @@
 // The sandbox's HTTP app: every provider emulator under the path its real gateway uses, and its control API under /sandbox.
+import type { RequestListener } from 'node:http';
 import express from 'express';
 import { createAlipayEmulator } from './alipay';
 import { createBusinessSystem } from './business-system';
@@ -14,7 +15,10 @@ export interface SandboxOptions {
   m2poolWebhookSecret: string;
 }
 
-export function createSandboxApp(options: SandboxOptions): express.Express {
+/** The payout API's base path; its requests bypass express (see payouts.ts). */
+const PAYOUT_API = '/thirdpart/onePass';
+
+export function createSandboxApp(options: SandboxOptions): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -24,7 +28,6 @@ export function createSandboxApp(options: SandboxOptions): express.Express {
   });
 
   const payouts = createPayoutEmulator(options.payouts);
-  app.use('/thirdpart/onePass', payouts.provider);
   app.use('/sandbox/payouts', payouts.control);
 
   const alipay = createAlipayEmulator({ dataDir: options.dataDir });
@@ -42,5 +45,9 @@ export function createSandboxApp(options: SandboxOptions): express.Express {
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });
-  return app;
+  return (req, res) => {
+    const url = req.url ?? '/';
+    if (url.startsWith(`${PAYOUT_API}/`) || url === PAYOUT_API || url.startsWith(`${PAYOUT_API}?`)) payouts.provider(req, res, url.slice(PAYOUT_API.length) || '/');
+    else app(req, res);
+  };
 }

@@ -21,7 +21,7 @@ interface Batch {
   finish?: { paid: number; failed: number; amount: string; finishedAt: number };
   /** Payouts executed in this batch, per uid: more than one for a uid is a duplicate, whatever the request ids. */
   executionsPerUid: Map<number, number>;
-  executed: PayoutRecord[];
+  executed: Extract<PayoutRecord, { status: 'paid' }>[];
 }
 
 export type PayDecision =
@@ -43,7 +43,7 @@ export interface BatchView {
   status: 'open' | 'finished';
   beganAt: number;
   /** What the provider itself executed in this batch. */
-  executed: { count: number; amount: string };
+  executed: { count: number; amount: string; firstAt?: number; lastAt?: number };
   /** What the client declared at batchPayFinish. */
   declared?: { paid: number; failed: number; amount: string; finishedAt: number };
 }
@@ -156,7 +156,11 @@ function view(batch: Batch): BatchView {
     total: batch.total,
     status: batch.finish ? 'finished' : 'open',
     beganAt: batch.beganAt,
-    executed: { count: batch.executed.length, amount: sumAmounts(batch.executed.map((r) => r.amount)).toFixed() },
+    executed: {
+      count: batch.executed.length,
+      amount: sumAmounts(batch.executed.map((r) => r.amount)).toFixed(),
+      ...(batch.executed.length > 0 ? { firstAt: batch.executed[0].executedAt, lastAt: batch.executed[batch.executed.length - 1].executedAt } : {}),
+    },
     ...(batch.finish ? { declared: batch.finish } : {}),
   };
 }
