@@ -80,6 +80,13 @@ const EnvSchema = z.object({
   DEPOSIT_SCAN_INTERVAL_MS: int(2000),
   DEPOSIT_SCAN_MAX_BLOCKS: int(500),
   DEPOSIT_CHECK_INTERVAL_MS: int(5000),
+  // Checkout sessions (seed 003): their life, how often a transfer looks at the chain, how the API pushes their status.
+  CHECKOUT_EXPIRY_MS: int(15 * 60_000),
+  CHECKOUT_LATE_WINDOW_MS: int(24 * 3_600_000),
+  CHECKOUT_CHECK_INTERVAL_MS: z.coerce.number().int().min(0).default(0),
+  CHECKOUT_PUSH_POLL_MS: int(500),
+  CHECKOUT_WS_KEEPALIVE_MS: int(30_000),
+  CHECKOUT_WS_MAX_CONNECTIONS: int(10_000),
   // M2Pool's interface (seed 002): the keys its requests are signed with, how it names chains, where its results are sent.
   M2POOL_SIGN_KEYS: z.string().optional(),
   M2POOL_TIMESTAMP_WINDOW_S: int(300),
@@ -310,6 +317,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       scanMaxBlocks: e.DEPOSIT_SCAN_MAX_BLOCKS,
       /** Between two looks of a pending deposit at its log (a scanner's signal wakes it sooner). */
       checkIntervalMs: e.DEPOSIT_CHECK_INTERVAL_MS,
+    },
+    checkout: {
+      /** A session's life unless its request asks for another. */
+      expiryMs: e.CHECKOUT_EXPIRY_MS,
+      /** After expiry, how long its address is still watched: money that comes then is recorded as paid late. */
+      lateWindowMs: e.CHECKOUT_LATE_WINDOW_MS,
+      /** Between two looks at the chain while a transfer waits for confirmations; 0: the network's block time. */
+      checkIntervalMs: e.CHECKOUT_CHECK_INTERVAL_MS,
+      /** How often the API reads the versions of the sessions its WebSocket clients follow. */
+      pushPollMs: e.CHECKOUT_PUSH_POLL_MS,
+      /** A WebSocket that answers no ping within this is closed. */
+      keepaliveMs: e.CHECKOUT_WS_KEEPALIVE_MS,
+      /** Most WebSocket connections one API process holds. */
+      maxConnections: e.CHECKOUT_WS_MAX_CONNECTIONS,
     },
   };
 }

@@ -1,8 +1,10 @@
-// Deposit activities: the scanner's step (a range of blocks read for Transfer logs to deposit addresses, reorgs found by
-// the hashes of the blocks read before, each match signalled to its DepositWorkflow) and the deposit's own records,
+// Deposit activities: the scanner's step (a range of blocks read for Transfer logs to deposit addresses and open checkout
+// sessions' addresses, reorgs found by the hashes of the blocks read before, each match signalled to its DepositWorkflow or
+// CheckoutSessionWorkflow) and the deposit's own records,
 // chain checks and ledger credit. Each is safe to run twice.
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { watchedCheckoutAddresses } from '../db/checkout';
 import {
   depositAddressOwners,
   depositStatuses,
@@ -35,6 +37,7 @@ import {
   type ScanStepResult,
 } from '../domain/deposit';
 import { userAccount } from '../domain/ledger';
+import { signalCheckoutSessions, tellCheckoutSessionsReorged } from './checkout';
 import { failingAsDomain } from './failures';
 import { createEvmClient, EvmRpcError, type BlockHeader, type EvmClient, type TransferLog } from './providers/evm-client';
 
@@ -206,6 +209,7 @@ export function depositActivities(db: Db, settings: DepositSettings) {
             : { lastBlock: Math.max(-1, Math.min(oldest, head + 1) - 1 - window), recentBlocks: [] as [number, string][] };
         // Told before the cursor moves: a retry after a crash between the two finds the fork again and tells them again.
         await tellReorged(client, scanner, target.lastBlock);
+        await tellCheckoutSessionsReorged(client, db, network.id, token.symbol, target.lastBlock);
         if (!(await moveScanCursor(db, cursor, target, forks.kind === 'fork' ? 'reorg' : 'reset'))) {
           return { inactive: false, head, cursor: cursor.lastBlock, behind: true, rewoundTo: null, reset: false, found: 0, signalled: 0 };
         }
@@ -220,7 +224,8 @@ export function depositActivities(db: Db, settings: DepositSettings) {
         if (cursor.version < 0) await moveScanCursor(db, cursor, cursor);
         return result;
       }
-      const watched = await watchedAddresses(db, network.id);
+      // Users' deposit addresses, and the addresses of the token's open checkout sessions.
+      const watched = [...(await watchedAddresses(db, network.id)), ...(await watchedCheckoutAddresses(db, network.id, token.symbol))];
       const { logs, end } = await transferLogs(evm, token.contractAddress, watched, from, Math.min(head, from + scanner.maxBlocksPerScan - 1));
       const headers = await linkedHeaders(evm, Math.max(from, end - window + 1), end, cursor.recentBlocks.at(-1));
       const hashes = new Map(headers?.map((h) => [h.number, h.hash]));
@@ -233,6 +238,7 @@ export function depositActivities(db: Db, settings: DepositSettings) {
         .filter((l) => owners.has(l.to) && l.value !== '0' && l.value.length - token.decimals <= MAX_INTEGER_DIGITS)
         .map((l) => depositOf(scanner, network, token, l, owners.get(l.to)!));
       const signalled = await signalDeposits(client, info.taskQueue, deposits);
+      await signalCheckoutSessions(client, db, network.id, token, logs);
 
       const recentBlocks = [...cursor.recentBlocks.filter(([n]) => n < from), ...headers.map((h): [number, string] => [h.number, h.hash])].slice(-window);
       const moved = await moveScanCursor(db, cursor, { lastBlock: end, recentBlocks });

@@ -4,6 +4,7 @@ import { batchPayoutActivities } from './batch-payouts';
 import type { ChainClients } from './chain-clients';
 import { chainSendActivities } from './chain-sends';
 import { chainPayoutActivities } from './chain-withdrawals';
+import { checkoutActivities } from './checkout';
 import { depositActivities, type DepositSettings } from './deposits';
 import { donationActivities } from './donations';
 import { ledgerActivities } from './ledger';
@@ -20,7 +21,7 @@ export interface ActivityDeps {
   rankingTimeZone: string;
   webhooks: WebhookSettings;
   deposits: DepositSettings;
-  /** The EVM client of each network, and the signer of our wallets: for withdrawals and merchant payments. */
+  /** The EVM client of each network, and the signer of our wallets: for withdrawals, merchant payments and checkout sessions. */
   chains: ChainClients;
   walletSigner: WalletSigner;
 }
@@ -34,6 +35,7 @@ export function createActivities({ db, payouts, gateways, rankingTimeZone, webho
     ...depositActivities(db, deposits),
     ...chainSendActivities({ db, chains, signer: walletSigner }),
     ...chainPayoutActivities(db),
+    ...checkoutActivities(db, chains),
     ...noopActivities(),
   };
 }

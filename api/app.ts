@@ -1,6 +1,7 @@
 // The Express app: middleware in order (request id, metrics, logs, limits), the routers, the error envelopes. A request's
 // body is read only once its sender is known: after the key check (requireScope), or up front for the few public routes.
 import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
 import type { Client } from '@temporalio/client';
 import express, { Router, type RequestHandler } from 'express';
 import type pino from 'pino';
@@ -20,8 +21,10 @@ import { categoryRoutes } from './routes/categories';
 import { depositRoutes } from './routes/deposits';
 import { donationRoutes } from './routes/donations';
 import { pageRoutes } from './routes/pages';
+import { paymentRoutes } from './routes/payments';
 import { paymentConfigRoutes } from './routes/payment-configs';
 import { rankingRoutes } from './routes/rankings';
+import { statsRoutes } from './routes/stats';
 import { batchBodyLimit, batchPayoutRoutes, takesBatchBody } from './routes/batch-payouts';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
@@ -34,6 +37,7 @@ import { userRoutes } from './routes/users';
 import { walletRoutes } from './routes/wallets';
 import { withdrawalRoutes } from './routes/withdrawals';
 import { workflowRoutes } from './routes/workflows';
+import { createPaymentSockets, type PaymentSockets } from './ws';
 
 export interface AppDeps {
   config: Config;
@@ -51,8 +55,8 @@ export interface RouteContext extends AppDeps {
   metrics: Metrics;
 }
 
-/** The routes that take a JSON body from callers without a key (a donor's browser, WeChat login): nothing to check first. */
-const PUBLIC_JSON_ROUTES = ['/api/v1/donations', '/api/v1/users/wechat'];
+/** The routes that take a JSON body from callers without a key (a donor's or payer's browser, WeChat login): nothing to check first. */
+const PUBLIC_JSON_ROUTES = ['/api/v1/donations', '/api/v1/users/wechat', '/api/v1/payments', '/api/v1/payments/:id/process'];
 
 const INCOMING_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -64,8 +68,20 @@ const requestId: RequestHandler = (req, res, next) => {
   next();
 };
 
+/** Each app's payment WebSocket server, which attachWebSockets puts on the app's HTTP server. */
+const paymentSockets = new WeakMap<express.Express, PaymentSockets>();
+
+/** Serves the app's WebSocket routes (/ws/payments/{id}) on its HTTP server; returns what closes them. */
+export function attachWebSockets(app: express.Express, server: http.Server): () => Promise<void> {
+  const sockets = paymentSockets.get(app);
+  if (!sockets) throw new Error('attachWebSockets: this app was not made by createApp');
+  sockets.attach(server);
+  return () => sockets.close();
+}
+
 export function createApp(deps: AppDeps): express.Express {
   const { config } = deps;
+  const sockets = createPaymentSockets({ db: deps.db, logger: deps.logger, settings: config.checkout });
   const metrics = createMetrics();
   const gateways = createGatewayRegistry(deps.db, config.secrets.keys, config.donations.gatewayTimeoutMs);
   // A batch names up to BATCH_MAX_ITEMS payees, megabytes of JSON: the routes that take one read bigger bodies than the rest.
@@ -133,9 +149,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(withdrawalRoutes(ctx));
   app.use(workflowRoutes(ctx));
   app.use(notificationRoutes(ctx));
+  app.use(paymentRoutes(ctx));
+  app.use(statsRoutes(ctx, sockets));
 
   app.use(notFound);
   app.use('/onePass', onePassErrorHandler);
   app.use(apiErrorHandler);
+  paymentSockets.set(app, sockets);
   return app;
 }

@@ -2,13 +2,13 @@
 // start (or join) the run for an order, wait for its QR, and show orders and refunds from their read models.
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  isGrpcDeadlineError,
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { isCallDeadline } from './errors';
 import type { GatewayRegistry } from '../activities/providers/gateways';
 import type { PaymentMethod } from '../activities/providers/donation-gateway';
 import type { Config } from '../config';
@@ -162,7 +162,7 @@ export async function createDonation(deps: DonationDeps, command: DonationComman
     if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && isErrorCode(err.cause.type)) {
       throw new DomainError(err.cause.type, err.cause.message);
     }
-    if (isGrpcDeadlineError(err)) throw new DomainError('gateway_unavailable', 'the QR code was not ready in time; GET the donation to see when it is');
+    if (isCallDeadline(err)) throw new DomainError('gateway_unavailable', 'the QR code was not ready in time; GET the donation to see when it is');
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
   const stored = await getDonation(deps.db, order.orderNo);
@@ -245,7 +245,7 @@ export async function createRefund(deps: DonationDeps, command: RefundCommand): 
   try {
     result = await deps.client.withDeadline(Date.now() + deps.config.api.transferWaitMs, () => handle.result());
   } catch (err) {
-    if (!isGrpcDeadlineError(err)) {
+    if (!isCallDeadline(err)) {
       const cause = (err as { cause?: unknown }).cause;
       if (cause instanceof ApplicationFailure && isErrorCode(cause.type)) throw new DomainError(cause.type, cause.message);
       throw err;

@@ -1,6 +1,14 @@
 // The API's one error shape and the one map from domain error codes to HTTP statuses.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { ApplicationFailure, CancelledFailure, TerminatedFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  isGrpcDeadlineError,
+  TerminatedFailure,
+  TimeoutFailure,
+  WorkflowFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
 import { DomainError, isErrorCode, type ErrorCode } from '../domain/errors';
 
 const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -46,6 +54,11 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   wallets_short: 503,
   chain_tx_reverted: 422,
   chain_tx_dropped: 502,
+  unknown_network: 422,
+  unknown_token: 422,
+  tx_not_found: 422,
+  tx_not_for_payment: 422,
+  payment_closed: 409,
   internal_error: 500,
 };
 
@@ -96,3 +109,9 @@ export const apiErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (res.headersSent) return;
   res.status(httpStatusOf(error.code)).json({ error: { code: error.code, message: error.message, requestId: String(req.id) } });
 };
+
+/**
+ * The API's own wait on Temporal ran out (the call's deadline): for an update, the client reports it as a timeout *or*
+ * a cancellation (the server may answer CANCELLED once the caller's deadline has passed), so both are taken as "not yet".
+ */
+export const isCallDeadline = (err: unknown): boolean => err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err);

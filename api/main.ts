@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { loadConfig } from '../config';
 import { createDb } from '../db/knex';
-import { createApp } from './app';
+import { attachWebSockets, createApp } from './app';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -23,6 +23,7 @@ async function main(): Promise<void> {
     const port = typeof address === 'object' && address ? address.port : config.api.port;
     logger.info({ docs: `${config.api.publicUrl}/docs` }, `durapay API listening on http://${config.api.host}:${port}`);
   });
+  const closeWebSockets = attachWebSockets(app, server);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
     // Requests in flight finish; idle keep-alive sockets are closed so close() does not wait on them.
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
+    await closeWebSockets();
     const force = setTimeout(() => server.closeAllConnections(), 15_000).unref();
     await closed;
     clearTimeout(force);

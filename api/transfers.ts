@@ -1,6 +1,5 @@
 // The API's side of TransferWorkflow: validate, start (or find) the run for an idempotency key, wait a bounded time, read its state.
 import {
-  isGrpcDeadlineError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
@@ -16,7 +15,7 @@ import type { TransferRecord } from '../domain/ledger';
 import { formatAmount, money, parseAmount } from '../domain/money';
 import { transferStartOptions, transferStatusQuery, transferWorkflowId, type TransferInput, type TransferResult, type TransferStatus } from '../domain/transfer';
 import type { TransferWorkflow } from '../workflows/transfer';
-import { domainFailureOf, toDomainError } from './errors';
+import { domainFailureOf, isCallDeadline, toDomainError } from './errors';
 import type { Metrics } from './metrics';
 
 export interface TransferDeps {
@@ -115,7 +114,7 @@ async function waitForResult(client: Client, handle: WorkflowHandle<typeof Trans
   try {
     return await client.withDeadline(Date.now() + waitMs, () => handle.result());
   } catch (err) {
-    if (isGrpcDeadlineError(err)) return undefined;
+    if (isCallDeadline(err)) return undefined;
     throw err;
   }
 }

@@ -2,8 +2,9 @@
 // start (or join) the run of a queue_id and wait until the user's balance is held, and show payouts from their read model.
 // The REST routes (api/routes/withdrawals.ts) and M2Pool's signed routes both start payouts through here.
 import { createHash } from 'node:crypto';
-import { isGrpcDeadlineError, WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { isCallDeadline } from './errors';
 import type { Config } from '../config';
 import { chainTxsOf, type ChainTxRecord } from '../db/chain-sends';
 import type { Db } from '../db/knex';
@@ -123,7 +124,7 @@ async function startChainPayout(deps: ChainPayoutDeps, kind: ChainPayoutKind, co
       throw new DomainError(err.cause.type, err.cause.message);
     }
     if (err instanceof WorkflowExecutionAlreadyStartedError) joined = true;
-    else if (!isGrpcDeadlineError(err)) throw err;
+    else if (!isCallDeadline(err)) throw err;
   }
   const stored = await getWithdrawal(deps.db, request.id);
   if (stored) return { view: await answer(deps, sameRequest(stored, request)), created: !joined };

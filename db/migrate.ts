@@ -9,6 +9,7 @@ import * as wallets from './migrations/0005_wallets';
 import * as deposits from './migrations/0006_deposits';
 import * as withdrawals from './migrations/0007_withdrawals';
 import * as notifications from './migrations/0008_notifications';
+import * as checkout from './migrations/0009_checkout';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): 
   '0006_deposits': deposits,
   '0007_withdrawals': withdrawals,
   '0008_notifications': notifications,
+  '0009_checkout': checkout,
 };
 
 const source: Knex.MigrationSource<string> = {

@@ -46,6 +46,12 @@ export const ErrorCodes = [
   'wallets_short',
   'chain_tx_reverted',
   'chain_tx_dropped',
+  // Checkout sessions (seed 003): what a session cannot be made with, and why a payer's tx hash pays nothing here.
+  'unknown_network',
+  'unknown_token',
+  'tx_not_found',
+  'tx_not_for_payment',
+  'payment_closed',
   'internal_error',
 ] as const;
 

@@ -1,18 +1,18 @@
 // The ledger's vocabulary: account codes, transfer requests and results. Pure types and naming rules.
 
-/** Account codes: `user:{uid}` for people; system accounts such as `external:bank`, `donations:{category}`, `payouts:clearing`, `fees`. */
+/** Account codes: `user:{uid}` for people; system accounts such as `external:bank`, `donations:{category}`, `merchant:checkout`, `payouts:clearing`, `fees`. */
 export type AccountCode = string;
 
 export const userAccount = (uid: number): AccountCode => `user:${uid}`;
 
 // external: accounts may name a token by its symbol, as `external:chain:1:USDT` does.
-const SYSTEM_ACCOUNT = /^(external:[A-Za-z0-9:_-]+|donations:[a-z0-9_-]+|payouts:clearing|fees)$/;
+const SYSTEM_ACCOUNT = /^(external:[A-Za-z0-9:_-]+|donations:[a-z0-9_-]+|merchant:checkout|payouts:clearing|fees)$/;
 export const isSystemAccount = (code: AccountCode): boolean => SYSTEM_ACCOUNT.test(code);
 
 /** Only accounts standing for money outside the engine may go below zero. */
 export const mayGoNegative = (code: AccountCode): boolean => code.startsWith('external:');
 
-export type TransferKind = 'transfer' | 'credit' | 'payout' | 'donation' | 'refund' | 'deposit' | 'withdrawal' | 'payment';
+export type TransferKind = 'transfer' | 'credit' | 'payout' | 'donation' | 'refund' | 'deposit' | 'withdrawal' | 'payment' | 'checkout';
 export type TransferState = 'pending' | 'posted' | 'voided';
 
 export interface TransferRequest {

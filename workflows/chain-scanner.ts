@@ -1,6 +1,7 @@
 // ChainScannerWorkflow (`scanner-{chainId}-{symbol}`): a durable block cursor over one token of one network. Each step
-// scans the next blocks for Transfer logs to deposit addresses and signal-with-starts their DepositWorkflows (the cursor
-// and the hashes of the blocks read live in the database, so a reorg is found and rescanned); it sleeps on a timer once
+// scans the next blocks for Transfer logs to deposit addresses and signal-with-starts their DepositWorkflows, or signals the
+// CheckoutSessionWorkflow of an open session's address (the cursor and the hashes of the blocks read live in the
+// database, so a reorg is found and rescanned); it sleeps on a timer once
 // caught up with the head, waits out RPC outages in its activity's retries, and continues as new every STEPS_PER_RUN.
 import { continueAsNew, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { depositActivities } from '../activities/deposits';

@@ -9,3 +9,4 @@ export { DepositWorkflow } from './deposit';
 export { WithdrawalWorkflow, MerchantPaymentWorkflow } from './withdrawal';
 export { ChainConfirmationWorkflow } from './chain-confirmation';
 export { NotificationWorkflow } from './notification';
+export { CheckoutSessionWorkflow } from './checkout-session';

@@ -1,4 +1,5 @@
-// The web pages (the donation page and the donor ranking) and their scripts and styles, all from api/public.
+// The web pages (the donation page, the donor ranking, the checkout and the ops page) and their scripts and styles, all
+// from api/public.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -81,6 +82,23 @@ export function pageRoutes(ctx: RouteContext): Router {
     responses: { 200: Html },
   });
   router.get('/ranking', page('ranking.html', version));
+
+  registry.registerPath({
+    method: 'get',
+    path: '/checkout',
+    summary: 'The checkout page: token, network and amount → QR code, address and countdown → live status over the WebSocket (polling as fallback) → success (no key needed)',
+    request: { query: z.object({ id: z.string().optional().meta({ description: 'A payment id: the page shows that payment.' }) }) },
+    responses: { 200: Html },
+  });
+  router.get('/checkout', page('checkout.html', version));
+
+  registry.registerPath({
+    method: 'get',
+    path: '/ops',
+    summary: 'The ops page: the stats endpoints and the latest payments, with links to their runs in the Temporal UI (asks for an API key)',
+    responses: { 200: Html },
+  });
+  router.get('/ops', page('ops.html', version));
 
   // A versioned URL never changes content; an unversioned one (a stale page, a curl) revalidates.
   router.use(

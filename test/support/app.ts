@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import type express from 'express';
 import pino from 'pino';
-import { createApp } from '../../api/app';
+import { attachWebSockets, createApp } from '../../api/app';
 import { loadConfig, type Config } from '../../config';
 import { createDb, type Db } from '../../db/knex';
 
@@ -20,6 +20,7 @@ export interface TestAppOptions {
   db?: Partial<Config['db']>;
   ledger?: Partial<Config['ledger']>;
   donations?: Partial<Config['donations']>;
+  checkout?: Partial<Config['checkout']>;
   /** Silent unless given (or TEST_LOG_LEVEL is set). */
   logger?: pino.Logger;
 }
@@ -74,6 +75,7 @@ export async function startTestApp(overrides: TestAppOptions = {}): Promise<Test
     db: { ...base.db, ...overrides.db },
     ledger: { ...base.ledger, ...overrides.ledger },
     donations: { ...base.donations, ...overrides.donations },
+    checkout: { ...base.checkout, ...overrides.checkout },
   };
   const db = createDb(config.db.url, config.db.poolMax);
   const connection = await Connection.connect({ address: config.temporal.address });
@@ -82,6 +84,7 @@ export async function startTestApp(overrides: TestAppOptions = {}): Promise<Test
   const app = createApp({ config, client, db, logger });
   const server = app.listen(0, '127.0.0.1');
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
+  const closeWebSockets = attachWebSockets(app, server);
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   // Gateways are told to notify this app: its address is known only now (routes read the config per request).
   config.api.publicUrl = baseUrl;
@@ -126,6 +129,7 @@ export async function startTestApp(overrides: TestAppOptions = {}): Promise<Test
     api,
     workflowExists,
     async close() {
+      await closeWebSockets();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.allSettled([db.destroy(), connection.close()]);
