@@ -9,7 +9,6 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { isCallDeadline } from './errors';
 import type { Config } from '../config';
 import { getCheckoutSession, type CheckoutSessionRecord } from '../db/checkout';
 import type { Db } from '../db/knex';
@@ -26,6 +25,7 @@ import {
 import { DomainError, isErrorCode } from '../domain/errors';
 import { money, scaleOf } from '../domain/money';
 import type { CheckoutSessionWorkflow } from '../workflows/checkout-session';
+import { isCallDeadline } from './errors';
 import type { Metrics } from './metrics';
 
 export interface CheckoutDeps {

@@ -8,7 +8,6 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { isCallDeadline } from './errors';
 import type { GatewayRegistry } from '../activities/providers/gateways';
 import type { PaymentMethod } from '../activities/providers/donation-gateway';
 import type { Config } from '../config';
@@ -29,6 +28,7 @@ import { DomainError, isErrorCode } from '../domain/errors';
 import { formatAmount, money, parseAmount } from '../domain/money';
 import type { DonationWorkflow } from '../workflows/donation';
 import type { RefundWorkflow } from '../workflows/refund';
+import { isCallDeadline } from './errors';
 import { assertUsersExist } from './users';
 
 export interface DonationDeps {

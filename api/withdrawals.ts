@@ -4,7 +4,6 @@
 import { createHash } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { isCallDeadline } from './errors';
 import type { Config } from '../config';
 import { chainTxsOf, type ChainTxRecord } from '../db/chain-sends';
 import type { Db } from '../db/knex';
@@ -24,6 +23,7 @@ import {
   type ChainPayoutRequest,
 } from '../domain/withdrawal';
 import type { WithdrawalWorkflow } from '../workflows/withdrawal';
+import { isCallDeadline } from './errors';
 import { assertUsersExist } from './users';
 
 export interface ChainPayoutDeps {
