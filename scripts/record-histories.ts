@@ -1,13 +1,17 @@
-// `npx tsx scripts/record-histories.ts`: runs each recorded scenario on the stack at TEMPORAL_ADDRESS/DATABASE_URL
-// with an in-process worker and writes its event history to test/histories/, which CI replays.
+// `npx tsx scripts/record-histories.ts [name…]`: runs each recorded scenario on the stack at TEMPORAL_ADDRESS/DATABASE_URL
+// with an in-process worker and writes its event history to test/histories/, which CI replays. Names (of scenarios or of
+// histories, see SCENARIOS; `--only=a,b` too) record just those, leaving the other files as they are.
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type Workflow, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { NativeConnection } from '@temporalio/worker';
-import { Contract, JsonRpcProvider, type InterfaceAbi } from 'ethers';
+import { Contract, JsonRpcProvider, Wallet, type InterfaceAbi } from 'ethers';
+import { createPayment, processPayment, type CheckoutDeps } from '../api/checkout';
+import { createMetrics } from '../api/metrics';
+import { startMerchantPayment, startWithdrawal, type ChainPayoutDeps } from '../api/withdrawals';
 import TestTokenArtifact from '../chain/artifacts/TestToken.json';
 import { loadConfig, ROOT_DIR } from '../config';
 import { getDeposit } from '../db/deposits';
@@ -18,9 +22,48 @@ import { toBaseUnits } from '../domain/chain';
 import { scannerStartOptions } from '../domain/deposit';
 import { donationStartOptions, donationStatusQuery, refundStartOptions, type DonationOrder } from '../domain/donation';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
+import type { CheckoutSessionWorkflow } from '../workflows/checkout-session';
+import type { NotificationWorkflow } from '../workflows/notification';
+import type { ChainConfirmationWorkflow } from '../workflows/chain-confirmation';
+import type { WithdrawalWorkflow } from '../workflows/withdrawal';
 import { bundleWorkflows } from '../workers/bundle';
 import { createPaymentsWorker } from '../workers/create-worker';
 import { givenFundedUsers, startBatch } from './fixtures';
+
+/** Each scenario and the histories it records, in the order they run. */
+const SCENARIOS = {
+  deposits: ['deposit-confirmed', 'chain-scanner'],
+  donations: ['donation-paid-by-poll', 'refund-succeeded', 'donation-expired'],
+  batches: ['batch-payout-completed'],
+  transfers: ['transfer-posted', 'transfer-insufficient-funds', 'credit-posted'],
+  withdrawals: ['withdrawal-confirmed', 'chain-confirmation-confirmed', 'notification-delivered'],
+  'merchant-payments': ['merchant-payment-confirmed'],
+  checkout: ['checkout-paid'],
+} satisfies Record<string, string[]>;
+type Scenario = keyof typeof SCENARIOS;
+
+/** The histories the command line names (a scenario names all of its own); none named, every one. */
+function chosenHistories(args: string[]): Set<string> {
+  const all = Object.values(SCENARIOS).flat();
+  const names = args.flatMap((arg) => (arg.startsWith('--only=') ? arg.slice('--only='.length).split(',') : [arg])).filter(Boolean);
+  if (names.length === 0) return new Set(all);
+  return new Set(
+    names.flatMap((name) => {
+      if (name in SCENARIOS) return SCENARIOS[name as Scenario];
+      if (all.includes(name)) return [name];
+      throw new Error(`no scenario or history '${name}': name some of ${[...Object.keys(SCENARIOS), ...all].join(', ')}`);
+    }),
+  );
+}
+
+/** The run a workflow started as its child of `type` (the first, when it started several). */
+async function childOf<T extends Workflow>(client: Client, parent: WorkflowHandle, type: string): Promise<WorkflowHandle<T>> {
+  const { events } = await parent.fetchHistory();
+  const started = events?.find((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name === type);
+  const workflowId = started?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
+  if (!workflowId) throw new Error(`${parent.workflowId} started no ${type}`);
+  return client.workflow.getHandle<T>(workflowId);
+}
 
 /** Answers 200 to every webhook: a deposit's final notification waits until its pending one is delivered. */
 async function startWebhookSink(): Promise<{ url: string; close(): void }> {
@@ -61,7 +104,67 @@ async function recordDeposits(db: Db, client: Client, taskQueue: string, uid: nu
   }
 }
 
+/**
+ * WithdrawalWorkflow (confirmed), its ChainConfirmationWorkflow and its final NotificationWorkflow (delivered), and
+ * MerchantPaymentWorkflow (confirmed), over the stack's chain `local`: USDT of a user's ledger balance sent from the hot
+ * wallet to a fresh address, started as the API starts them, confirmed by the blocks the node mines.
+ */
+async function recordChainPayouts(deps: ChainPayoutDeps, uid: number, chosen: Set<string>, record: (name: string, handle: WorkflowHandle) => Promise<void>) {
+  const stamp = Date.now();
+  const payment = { uid, amount: '12.5', network: 'local', token: 'USDT' };
+  const confirmed = async (workflowId: string) => {
+    const handle = deps.client.workflow.getHandle<typeof WithdrawalWorkflow>(workflowId);
+    const progress = await handle.result();
+    if (progress.status !== 'confirmed') throw new Error(`${workflowId} ended ${progress.status}: ${JSON.stringify(progress.failure)}`);
+    return handle;
+  };
+  if (SCENARIOS.withdrawals.some((name) => chosen.has(name))) {
+    const { view } = await startWithdrawal(deps, { ...payment, queueId: `history-w-${stamp}`, toAddress: Wallet.createRandom().address });
+    const withdrawal = await confirmed(view.workflowId);
+    await record('withdrawal-confirmed', withdrawal);
+    const follower = await childOf<typeof ChainConfirmationWorkflow>(deps.client, withdrawal, 'ChainConfirmationWorkflow');
+    await record('chain-confirmation-confirmed', follower);
+    // Left running when the withdrawal closed: it may still be delivering.
+    const notification = await childOf<typeof NotificationWorkflow>(deps.client, withdrawal, 'NotificationWorkflow');
+    const outcome = await notification.result();
+    if (outcome.state !== 'delivered') throw new Error(`${notification.workflowId} ended ${outcome.state}`);
+    await record('notification-delivered', notification);
+  }
+  if (chosen.has('merchant-payment-confirmed')) {
+    const { view } = await startMerchantPayment(deps, { ...payment, queueId: `history-p-${stamp}`, orderId: `history-order-${stamp}`, toAddress: Wallet.createRandom().address });
+    await record('merchant-payment-confirmed', await confirmed(view.workflowId));
+  }
+}
+
+/**
+ * CheckoutSessionWorkflow (paid), over the stack's chain `local`: a session made as the API makes it, paid exactly by a
+ * USDT transfer whose hash the payer hands in, watched until its short expiry and late window have passed.
+ */
+async function recordCheckout(deps: CheckoutDeps, record: (name: string, handle: WorkflowHandle) => Promise<void>) {
+  const network = (await getNetwork(deps.db, 'local'))!;
+  const usdt = (await getToken(deps.db, 'local', 'USDT'))!;
+  const { view } = await createPayment(deps, { idempotencyKey: `history-checkout-${Date.now()}`, amount: '12.5', token: 'USDT', network: 'local', productName: 'history', expiresInSeconds: 20 });
+  const provider = new JsonRpcProvider(network.rpcUrls[0], network.chainId, { staticNetwork: true, cacheTimeout: -1, batchMaxCount: 1 });
+  try {
+    const payer = await provider.getSigner(0);
+    const token = new Contract(usdt.contractAddress, TestTokenArtifact.abi as InterfaceAbi, payer);
+    const units = toBaseUnits(view.amount, usdt);
+    await (await token.mint(payer.address, units)).wait();
+    const receipt = await (await token.transfer(view.address, units)).wait();
+    await processPayment(deps, view.id, receipt.hash);
+  } finally {
+    provider.destroy();
+  }
+  const session = deps.client.workflow.getHandle<typeof CheckoutSessionWorkflow>(view.workflowId);
+  const progress = await session.result();
+  if (progress.status !== 'paid') throw new Error(`${view.workflowId} ended ${progress.status}`);
+  await record('checkout-paid', session);
+}
+
 async function main(): Promise<void> {
+  // Only the chosen files are written; a scenario runs when one of its histories is chosen. The donations need the sandbox's gateways.
+  const chosen = chosenHistories(process.argv.slice(2));
+  const runs = (scenario: Scenario) => SCENARIOS[scenario].some((name) => chosen.has(name));
   const config = loadConfig();
   const db = createDb(config.db.url);
   const webhooks = await startWebhookSink();
@@ -77,8 +180,8 @@ async function main(): Promise<void> {
   await givenFundedUsers(db, payees, '10.00');
   const depositor = 940_000_000 + (stamp % 1_000_000);
   await givenFundedUsers(db, [depositor], '0');
-  // `--only=deposits` records just these (the others need the sandbox's gateways).
-  const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
+  const chainPayer = 950_000_000 + (stamp % 1_000_000);
+  await givenFundedUsers(db, [chainPayer], '100', 'USDT');
 
   const scenarios: Record<string, TransferInput> = {
     'transfer-posted': { transferId: transferWorkflowId(`history-ok-${stamp}`), kind: 'transfer', sourceUid: a, targetUid: b, amount: '12.50', currency: 'CNY' },
@@ -87,6 +190,7 @@ async function main(): Promise<void> {
   };
 
   const record = async (name: string, handle: WorkflowHandle) => {
+    if (!chosen.has(name)) return;
     const file = path.join(ROOT_DIR, 'test', 'histories', `${name}.json`);
     writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
     console.log(`recorded ${handle.workflowId} → ${path.relative(ROOT_DIR, file)}`);
@@ -115,33 +219,37 @@ async function main(): Promise<void> {
   });
 
   await worker.runUntil(async () => {
-    if (!only || only === 'deposits') await recordDeposits(db, client, config.temporal.taskQueue, depositor, record);
-    if (only) return;
-    const paid = await client.workflow.start('DonationWorkflow', donationStartOptions(donationOrder(`H${stamp}P`, 60_000), config.temporal.taskQueue));
-    while (!(await paid.query(donationStatusQuery)).qrContent) await new Promise((r) => setTimeout(r, 100));
-    await payAtSandbox(`H${stamp}P`);
-    await paid.result();
-    await record('donation-paid-by-poll', paid);
-    const refund = await client.workflow.start('RefundWorkflow', refundStartOptions({ refundNo: `H${stamp}R`, orderNo: `H${stamp}P`, amount: '3.30', reason: null, pollInitialMs: 300, pollMaxMs: 1_000 }, config.temporal.taskQueue));
-    await refund.result();
-    await record('refund-succeeded', refund);
-    const expired = await client.workflow.start('DonationWorkflow', donationStartOptions(donationOrder(`H${stamp}E`, 1_500), config.temporal.taskQueue));
-    await expired.result();
-    await record('donation-expired', expired);
+    if (runs('deposits')) await recordDeposits(db, client, config.temporal.taskQueue, depositor, record);
+    if (runs('donations')) {
+      const paid = await client.workflow.start('DonationWorkflow', donationStartOptions(donationOrder(`H${stamp}P`, 60_000), config.temporal.taskQueue));
+      while (!(await paid.query(donationStatusQuery)).qrContent) await new Promise((r) => setTimeout(r, 100));
+      await payAtSandbox(`H${stamp}P`);
+      await paid.result();
+      await record('donation-paid-by-poll', paid);
+      const refund = await client.workflow.start('RefundWorkflow', refundStartOptions({ refundNo: `H${stamp}R`, orderNo: `H${stamp}P`, amount: '3.30', reason: null, pollInitialMs: 300, pollMaxMs: 1_000 }, config.temporal.taskQueue));
+      await refund.result();
+      await record('refund-succeeded', refund);
+      const expired = await client.workflow.start('DonationWorkflow', donationStartOptions(donationOrder(`H${stamp}E`, 1_500), config.temporal.taskQueue));
+      await expired.result();
+      await record('donation-expired', expired);
+    }
 
-    const items = payees.map((uid) => ({ uid, amount: '3.00' }));
-    const batch = await startBatch(db, client, { batchPayId: `history-batch-${stamp}`, items, limits: { min: 2, max: 4 }, fastPhaseMs: 30_000 });
-    await batch.result();
-    const batchFile = path.join(ROOT_DIR, 'test', 'histories', 'batch-payout-completed.json');
-    writeFileSync(batchFile, `${historyToJSON(await batch.fetchHistory())}\n`);
-    console.log(`recorded ${batch.workflowId} → ${path.relative(ROOT_DIR, batchFile)}`);
+    if (runs('batches')) {
+      const items = payees.map((uid) => ({ uid, amount: '3.00' }));
+      const batch = await startBatch(db, client, { batchPayId: `history-batch-${stamp}`, items, limits: { min: 2, max: 4 }, fastPhaseMs: 30_000 });
+      await batch.result();
+      await record('batch-payout-completed', batch);
+    }
     for (const [name, input] of Object.entries(scenarios)) {
+      if (!chosen.has(name)) continue;
       const handle: WorkflowHandle = await client.workflow.start('TransferWorkflow', transferStartOptions(input, config.temporal.taskQueue));
       await handle.result().catch(() => undefined);
-      const file = path.join(ROOT_DIR, 'test', 'histories', `${name}.json`);
-      writeFileSync(file, `${historyToJSON(await handle.fetchHistory())}\n`);
-      console.log(`recorded ${handle.workflowId} → ${path.relative(ROOT_DIR, file)}`);
+      await record(name, handle);
     }
+
+    if (runs('withdrawals') || runs('merchant-payments')) await recordChainPayouts({ client, db, config }, chainPayer, chosen, record);
+    // A session is watched until its late window has passed: a short one lets the run end.
+    if (runs('checkout')) await recordCheckout({ client, db, config: { ...config, checkout: { ...config.checkout, lateWindowMs: 1_000 } }, metrics: createMetrics() }, record);
   });
   await connection.close();
   await nativeConnection.close();
