@@ -256,7 +256,10 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
         : { maxFeePerGas: null, maxPriorityFeePerGas: null, gasPrice: fees.gasPrice ?? '0' };
     const gasCost = gasLimit * BigInt(feeFields.maxFeePerGas ?? feeFields.gasPrice!);
 
-    return withSender(db, send.chainId, from, async (sender) => {
+    const key = await signer.keyOf(from);
+    // One signer per sender at a time in this process: the others wait here, not in the database holding a connection of
+    // the pool each while the nonce lock's holder needs none (other processes still wait on the lock itself).
+    return oneAtATime(`${send.chainId}:${from}`, () => withSender(db, send.chainId, from, async (sender) => {
       const existing = await sender.existing(send.reference);
       if (existing) return { sent: await signedSend(db, existing, send.network) };
       const reserved = await sender.reserved(send.token);
@@ -267,7 +270,7 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
         return { short: `holds ${ether(gasBalance)} of which our unmined sends may take ${ether(reserved.gasWei)}, ${ether(gasCost)} needed` };
       }
       const nonce = sender.nextNonce(chainNext);
-      const raw = await signer.signTransaction(from, {
+      const raw = await key.signTransaction({
         chainId: BigInt(send.chainId),
         nonce,
         to: send.token,
@@ -303,8 +306,21 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
       const first = await attemptOf(db, send.reference, 0);
       if (!first) throw err;
       return { sent: await signedSend(db, first, send.network) };
-    });
+    }));
   }
+}
+
+/** Runs `work` after every earlier call with the same key has settled (a queue per key, in this process). */
+const queues = new Map<string, Promise<unknown>>();
+function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const before = queues.get(key) ?? Promise.resolve();
+  const mine = before.then(work, work);
+  const settled = mine.catch(() => undefined);
+  queues.set(key, settled);
+  void settled.then(() => {
+    if (queues.get(key) === settled) queues.delete(key);
+  });
+  return mine;
 }
 
 async function signedSend(db: Db, tx: ChainTxRecord, network: string): Promise<SignedSend> {

@@ -117,6 +117,8 @@ export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: 
     const outcome = await step(await observeChainTx(input.chainId, state.hashes));
     if (outcome) return outcome;
     if (polls + 1 >= POLLS_PER_RUN || workflowInfo().continueAsNewSuggested) await continueAsNew<typeof ChainConfirmationWorkflow>(input, state);
-    await condition(() => state.bumpRequested, input.pollMs);
+    // Mined with c of N confirmations: the next look in N - c intervals (an interval is about a block's time), not at every one.
+    const blocksToGo = state.mined ? Math.max(1, input.confirmations - confirmations) : 1;
+    await condition(() => state.bumpRequested, input.pollMs * blocksToGo);
   }
 }

@@ -119,7 +119,10 @@ export async function DepositWorkflow(deposit: DepositInput): Promise<DepositRes
       }
       backoff = head === lastHead ? Math.min(backoff * 2, MAX_BACKOFF) : 1;
       lastHead = head;
-      await condition(() => wake, deposit.checkIntervalMs * backoff);
+      // A log that needs k more blocks is looked at again in k intervals (an interval is at most a block's time): a deposit
+      // costs a few looks however many confirmations its network asks for.
+      const blocksToGo = log ? deposit.confirmations - progress.confirmations : 1;
+      await condition(() => wake, deposit.checkIntervalMs * Math.max(backoff, blocksToGo));
     }
   }
 }

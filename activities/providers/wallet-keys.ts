@@ -18,6 +18,11 @@ export interface WalletSigner {
    * (0x hex), ready to persist and broadcast. `tx.chainId` is required: every key here is valid on every EVM chain.
    */
   signTransaction(address: string, tx: TransactionRequest): Promise<string>;
+  /**
+   * The wallet of `address`, its sealed material read now and its key opened at each signature: a signature made inside
+   * a DB transaction (a sender's nonce lock) then needs no other connection of the pool.
+   */
+  keyOf(address: string): Promise<{ signTransaction(tx: TransactionRequest): Promise<string> }>;
 }
 
 /** Thrown when stored key material cannot be opened or does not match its row; says which wallet, never what it holds. */
@@ -103,13 +108,21 @@ function walletOf(material: SigningMaterial, keys: SecretKey[]): Wallet | HDNode
 
 /** Signs with the wallets stored in `db`; a key is opened per signature, inside it, and dropped with it. */
 export function createWalletSigner(db: Db, keys: SecretKey[]): WalletSigner {
+  const keyOf = async (address: string) => {
+    const material = await signingMaterial(db, parseAddress(address));
+    return {
+      async signTransaction(tx: TransactionRequest) {
+        if (tx.chainId === undefined || tx.chainId === null) {
+          throw new DomainError('invalid_request', 'signTransaction: tx.chainId is required (a transaction without one could be replayed on every EVM chain)');
+        }
+        return walletOf(material, keys).signTransaction(tx);
+      },
+    };
+  };
   return {
+    keyOf,
     async signTransaction(address, tx) {
-      if (tx.chainId === undefined || tx.chainId === null) {
-        throw new DomainError('invalid_request', 'signTransaction: tx.chainId is required (a transaction without one could be replayed on every EVM chain)');
-      }
-      const material = await signingMaterial(db, parseAddress(address));
-      return walletOf(material, keys).signTransaction(tx);
+      return (await keyOf(address)).signTransaction(tx);
     },
   };
 }

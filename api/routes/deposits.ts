@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Config } from '../../config';
 import { getDeposit, listDeposits, type Deposit } from '../../db/deposits';
 import type { Db } from '../../db/knex';
-import { listTokens } from '../../db/networks';
+import { listNetworks, listTokens } from '../../db/networks';
 import { checksumAddress, scannerWorkflowId } from '../../domain/chain';
 import { DEPOSIT_STATUSES, scannerStartOptions } from '../../domain/deposit';
 import { DomainError } from '../../domain/errors';
@@ -123,10 +123,20 @@ export const scannerSettings = (config: Config): ScannerSettings => ({
 /** Starts the scanner of every active token of every active network; one already running is left as it is. */
 export async function startChainScanners(client: Client, db: Db, settings: ScannerSettings) {
   const tokens = await listTokens(db);
+  const blockTimes = new Map((await listNetworks(db)).map((n) => [n.id, n.blockTimeMs]));
   return Promise.all(
     tokens.map(async (token) => {
       const workflowId = scannerWorkflowId(token.chainId, token.symbol);
-      const input = { networkId: token.networkId, chainId: token.chainId, tokenSymbol: token.symbol, ...settings };
+      // Looks at a chain need not come more often than its blocks, nor less often: the intervals are at most a block's time.
+      const blockTimeMs = blockTimes.get(token.networkId) || Number.POSITIVE_INFINITY;
+      const input = {
+        networkId: token.networkId,
+        chainId: token.chainId,
+        tokenSymbol: token.symbol,
+        ...settings,
+        pollIntervalMs: Math.min(settings.pollIntervalMs, blockTimeMs),
+        depositCheckIntervalMs: Math.min(settings.depositCheckIntervalMs, blockTimeMs),
+      };
       await client.workflow.start<typeof ChainScannerWorkflow>('ChainScannerWorkflow', scannerStartOptions(input, workflowId, settings.taskQueue));
       return { object: 'scanner' as const, workflowId, network: token.networkId, token: token.symbol };
     }),
