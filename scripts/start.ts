@@ -244,6 +244,7 @@ function printUrls(u: Record<string, string>): void {
   durapay is running
     API          ${u.api}
     Donate page  ${u.api}/donate   (ranking: ${u.api}/ranking)
+    Checkout     ${u.api}/checkout   (ops page: ${u.api}/ops)
     Swagger UI   ${u.docs}
     OpenAPI      ${u.openapi}
     Temporal UI  ${u.temporalUi}
