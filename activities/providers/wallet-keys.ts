@@ -108,13 +108,17 @@ function walletOf(material: SigningMaterial, keys: SecretKey[]): Wallet | HDNode
 
 /** Signs with the wallets stored in `db`; a key is opened per signature, inside it, and dropped with it. */
 export function createWalletSigner(db: Db, keys: SecretKey[]): WalletSigner {
+  // Checked before any key is looked up or opened.
+  const requireChainId = (tx: TransactionRequest) => {
+    if (tx.chainId === undefined || tx.chainId === null) {
+      throw new DomainError('invalid_request', 'signTransaction: tx.chainId is required (a transaction without one could be replayed on every EVM chain)');
+    }
+  };
   const keyOf = async (address: string) => {
     const material = await signingMaterial(db, parseAddress(address));
     return {
       async signTransaction(tx: TransactionRequest) {
-        if (tx.chainId === undefined || tx.chainId === null) {
-          throw new DomainError('invalid_request', 'signTransaction: tx.chainId is required (a transaction without one could be replayed on every EVM chain)');
-        }
+        requireChainId(tx);
         return walletOf(material, keys).signTransaction(tx);
       },
     };
@@ -122,6 +126,7 @@ export function createWalletSigner(db: Db, keys: SecretKey[]): WalletSigner {
   return {
     keyOf,
     async signTransaction(address, tx) {
+      requireChainId(tx);
       return (await keyOf(address)).signTransaction(tx);
     },
   };
