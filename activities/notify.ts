@@ -54,7 +54,8 @@ export function notifyActivities(db: Db, webhooks: WebhookSettings) {
      * One POST of the stored body to the channel's URL, recorded; throws (to be retried) unless the receiver answers 2xx.
      * Sends nothing once the run is no longer pending: a retry after a recorded success, or a run a redelivery replaced.
      */
-    async deliverWebhook(id: string, run: number): Promise<void> {
+    /** One attempt; `priorAttempts` made before this activity's own (a first try as a local activity) number its attempts on. */
+    async deliverWebhook(id: string, run: number, priorAttempts = 0): Promise<void> {
       const notification = await getNotification(db, id);
       if (!notification || notification.run !== run || notification.state !== 'pending') return;
       const url = webhooks.urls[notification.channel];
@@ -80,7 +81,7 @@ export function notifyActivities(db: Db, webhooks: WebhookSettings) {
       } catch (err) {
         error = describe(err);
       }
-      const { attempt } = Context.current().info;
+      const attempt = priorAttempts + Context.current().info.attempt;
       await recordDeliveryAttempt(db, { notificationId: id, run, attempt, channel: notification.channel, url, statusCode, error, durationMs: Date.now() - started });
       if (error !== null) throw new Error(`webhook ${id} to ${url}: ${error}`);
     },

@@ -6,7 +6,7 @@
 import { condition, continueAsNew, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { chainSendActivities } from '../activities/chain-sends';
 import { PaymentStatus } from '../domain/search-attributes';
-import { LOCAL_CHAIN_READS } from './patches';
+import { LOCAL_CHAIN_OUTCOME, LOCAL_CHAIN_READS } from './patches';
 import { bumpFeeSignal, chainTxStatusQuery } from '../domain/withdrawal';
 import type { ChainTxEvent, ChainTxEventKind, ChainTxObservation, ChainTxOutcome, ChainTxProgress, FollowChainTx } from '../domain/withdrawal';
 
@@ -14,10 +14,13 @@ type Activities = ReturnType<typeof chainSendActivities>;
 
 // Reads and re-sends of persisted bytes: retried until the node answers (an RPC outage is waited out, not failed).
 const CHAIN_CALL = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' } } as const;
-const { observeChainTx: observeChainTxTask, rebroadcastChainTx, rebroadcastPredecessors, replaceChainTx, recordChainTxOutcome } = proxyActivities<Activities>(CHAIN_CALL);
+const { observeChainTx: observeChainTxTask, rebroadcastChainTx, rebroadcastPredecessors, replaceChainTx, recordChainTxOutcome: recordChainTxOutcomeTask } = proxyActivities<Activities>(CHAIN_CALL);
 // Since LOCAL_CHAIN_READS (see deposit.ts), the look at the chain is a local activity: no task of its own on the server.
 const { observeChainTx: observeChainTxLocal } = proxyLocalActivities<Activities>(CHAIN_CALL);
 const observeChainTx = (chainId: number, hashes: string[]) => (patched(LOCAL_CHAIN_READS) ? observeChainTxLocal : observeChainTxTask)(chainId, hashes);
+// Since LOCAL_CHAIN_OUTCOME, the outcome (a DB write) is recorded by a local activity too.
+const { recordChainTxOutcome: recordChainTxOutcomeLocal } = proxyLocalActivities<Activities>(CHAIN_CALL);
+const recordChainTxOutcome: Activities['recordChainTxOutcome'] = (...args) => (patched(LOCAL_CHAIN_OUTCOME) ? recordChainTxOutcomeLocal : recordChainTxOutcomeTask)(...args);
 
 /** Looks at the chain per run before continuing as new, so the history stays small however long a transaction waits. */
 const POLLS_PER_RUN = 500;

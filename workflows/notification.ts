@@ -1,11 +1,22 @@
 // NotificationWorkflow (`notify-{id}`): record the notification, then deliver it as a signed webhook, retried with backoff
 // until the receiver answers 2xx or the retry window closes (24 h by default), after which it is failed until an admin
 // redelivers it (a new run of the same id). A second start of a notification already delivered or failed sends nothing.
-import { ActivityFailure, defineQuery, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  CancelledFailure,
+  defineQuery,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  TemporalFailure,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import type { notifyActivities } from '../activities/notify';
 import type { NotificationState } from '../db/notifications';
 import type { NotificationRequest } from '../domain/notification';
 import { PaymentKind, PaymentStatus } from '../domain/search-attributes';
+import { FIRST_DELIVERY_LOCAL } from './patches';
 
 type Activities = ReturnType<typeof notifyActivities>;
 
@@ -23,6 +34,8 @@ const { recordNotification, giveUpNotification } = proxyLocalActivities<Activiti
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['exists_with_different_fields', 'invalid_amount'] },
 });
+
+const { deliverWebhook: firstAttempt } = proxyLocalActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 1 } });
 
 export async function NotificationWorkflow(request: NotificationRequest): Promise<NotificationOutcome> {
   let outcome: NotificationOutcome = { id: request.id, state: 'pending', run: 0 };
@@ -48,8 +61,21 @@ export async function NotificationWorkflow(request: NotificationRequest): Promis
     scheduleToCloseTimeout: plan.retryForMs,
     retry: { initialInterval: plan.retryInitialMs, backoffCoefficient: 2, maximumInterval: plan.retryMaxMs },
   });
+  // Since FIRST_DELIVERY_LOCAL, the first attempt is a local activity: a receiver that answers at once costs the server
+  // no task of its own. Any failure goes on to the retried activity above, its attempts numbered after this one.
+  let priorAttempts = 0;
+  if (patched(FIRST_DELIVERY_LOCAL)) {
+    try {
+      await firstAttempt(request.id, plan.run);
+      return finish('delivered', plan.run);
+    } catch (err) {
+      // A local activity's failure comes as its cause itself (an ApplicationFailure, a TimeoutFailure), not wrapped.
+      if (!(err instanceof TemporalFailure) || err instanceof CancelledFailure) throw err;
+      priorAttempts = 1;
+    }
+  }
   try {
-    await deliverWebhook(request.id, plan.run);
+    await deliverWebhook(request.id, plan.run, ...(priorAttempts > 0 ? [priorAttempts] : []));
     return finish('delivered', plan.run);
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;

@@ -2,3 +2,7 @@
 
 /** Chain reads (a deposit's log, a transaction's receipt) as local activities instead of activity tasks. */
 export const LOCAL_CHAIN_READS = 'local-chain-reads';
+/** A notification's first delivery attempt as a local activity, before the retried activity. */
+export const FIRST_DELIVERY_LOCAL = 'first-delivery-local';
+/** A followed transaction's outcome recorded by a local activity. */
+export const LOCAL_CHAIN_OUTCOME = 'local-chain-outcome';
