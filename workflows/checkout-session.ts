@@ -9,6 +9,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -30,6 +31,7 @@ import {
 } from '../domain/checkout';
 import { chainReorgedSignal, confirmationsAt } from '../domain/deposit';
 import { PaymentStatus } from '../domain/search-attributes';
+import { LOCAL_CHAIN_READS } from './patches';
 
 type Activities = ReturnType<typeof checkoutActivities>;
 
@@ -39,10 +41,12 @@ const { openCheckoutSession, saveCheckoutProgress, creditCheckoutTransfer, close
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
 // A look at the chain: an RPC outage is waited out by its retries, however long.
-const { checkCheckoutTransfers } = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
-});
+const CHAIN_READ = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } } as const;
+const { checkCheckoutTransfers: checkTask } = proxyActivities<Activities>(CHAIN_READ);
+// Since LOCAL_CHAIN_READS, a local activity: no task of its own on the server, and a look cut short by a worker's death is
+// made again by the next worker within its workflow task, not after the activity's 30 s timeout.
+const { checkCheckoutTransfers: checkLocal } = proxyLocalActivities<Activities>(CHAIN_READ);
+const checkCheckoutTransfers: Activities['checkCheckoutTransfers'] = (query) => (patched(LOCAL_CHAIN_READS) ? checkLocal : checkTask)(query);
 // A payer waits on this one (POST …/process): a node that stays down is a clear failure within seconds.
 const { findCheckoutTransfers } = proxyActivities<Activities>({
   startToCloseTimeout: '15s',

@@ -1,6 +1,6 @@
 // Patch ids (`patched()`) of changes to workflows that runs started before them, and recorded histories, replay without.
 
-/** Chain reads (a deposit's log, a transaction's receipt) as local activities instead of activity tasks. */
+/** Chain reads (a deposit's log, a transaction's receipt, a checkout session's transfers) as local activities instead of activity tasks. */
 export const LOCAL_CHAIN_READS = 'local-chain-reads';
 /** A notification's first delivery attempt as a local activity, before the retried activity. */
 export const FIRST_DELIVERY_LOCAL = 'first-delivery-local';
