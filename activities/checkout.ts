@@ -27,10 +27,9 @@ import { chainReorgedSignal, chainTokenAccount } from '../domain/deposit';
 import { DomainError } from '../domain/errors';
 import type { ChainClients } from './chain-clients';
 import { failingAsDomain } from './failures';
+import { inBatches, SIGNAL_CONCURRENCY } from './in-batches';
 import type { TransferLog } from './providers/evm-client';
 
-/** Signals sent side by side by one scan step. */
-const SIGNAL_CONCURRENCY = 16;
 /** DECIMAL(38,18) holds 20 integer digits: a larger transfer cannot be a ledger amount. */
 const MAX_INTEGER_DIGITS = 20;
 
@@ -52,10 +51,6 @@ const sightingOf = (log: TransferLog): CheckoutSighting => ({
 
 /** A Transfer log that can be money for a session: zero-value transfers are address-poisoning spam, not payments. */
 const isPayment = (log: TransferLog, decimals: number): boolean => log.value !== '0' && log.value.length - decimals <= MAX_INTEGER_DIGITS;
-
-async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
-}
 
 /** Signals a session's workflow; one that has ended watches nothing any more. */
 async function signalSession(client: Client, sessionId: string, send: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<void>): Promise<void> {

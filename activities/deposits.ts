@@ -39,10 +39,9 @@ import {
 import { userAccount } from '../domain/ledger';
 import { signalCheckoutSessions, tellCheckoutSessionsReorged } from './checkout';
 import { failingAsDomain } from './failures';
+import { inBatches, SIGNAL_CONCURRENCY } from './in-batches';
 import { createEvmClient, EvmRpcError, type BlockHeader, type EvmClient, type TransferLog } from './providers/evm-client';
 
-/** Signals sent side by side by one scan step. */
-const SIGNAL_CONCURRENCY = 16;
 /** DECIMAL(38,18) holds 20 integer digits: a larger transfer cannot be a ledger amount (no real token deposit is). */
 const MAX_INTEGER_DIGITS = 20;
 
@@ -98,10 +97,6 @@ async function transferLogs(evm: EvmClient, token: string, to: string[], from: n
       if (!(err instanceof EvmRpcError && err.code === 'log_range_too_large') || end === from) throw err;
     }
   }
-}
-
-async function inBatches<T>(items: T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(work));
 }
 
 export interface DepositSettings {

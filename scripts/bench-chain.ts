@@ -21,6 +21,7 @@ import { confirmationWorkflowId, depositWorkflowId, toBaseUnits } from '../domai
 import { verifyWebhookSignature } from '../domain/m2pool';
 import { notificationWorkflowId } from '../domain/notification';
 import { finalNotificationId, withdrawalWorkflowId } from '../domain/withdrawal';
+import { quantile, round } from './bench-stats';
 import { givenFundedUsers } from './fixtures';
 import { LOCAL_NETWORK_ID, type LocalToken } from './stack/evm-node';
 import type { Service } from './stack/processes';
@@ -38,8 +39,6 @@ const WITHDRAWAL_AMOUNT = '1';
 const WARMUP = 10;
 const MINT = new Interface(TestTokenArtifact.abi as InterfaceAbi);
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-const round = (n: number, places = 1) => Number(n.toFixed(places));
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const newRecipient = () => Wallet.createRandom().address.toLowerCase();

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/knex';
 import { applyManyToRanking, applyToRanking, type RankingEntry } from '../db/rankings';
 import { dayInZone } from '../domain/ranking';
+import { quantile, round } from './bench-stats';
 
 export interface RankingBenchOptions {
   db: Db;
@@ -29,8 +30,6 @@ export interface RankingBenchResult {
   paidDonations: number;
 }
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-const round = (n: number) => Number(n.toFixed(1));
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 /** mulberry32: the same seed gives the same donations, so runs compare. */

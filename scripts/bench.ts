@@ -2,17 +2,18 @@
 // server with a SQLite file, one worker process, one API process), then prints one JSON line: end-to-end transfers
 // per second (HTTP accepted → workflow completed) with p50/p99, against the rate of a no-op workflow with one no-op
 // activity on the same server, and their ratio.
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { DEV_API_KEY, loadConfig } from '../config';
-import { benchChain } from './bench-chain';
-import { benchRankingQueries } from './bench-donations';
-import { givenFundedUsers, startBatch } from './fixtures';
-import { startPrivateStack } from './stack/private-stack';
-import { readFileSync } from 'node:fs';
 import { checkInvariants } from '../db/ledger';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
+import { benchChain } from './bench-chain';
+import { benchRankingQueries } from './bench-donations';
+import { quantile, round } from './bench-stats';
+import { givenFundedUsers, startBatch } from './fixtures';
+import { startPrivateStack } from './stack/private-stack';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -28,8 +29,6 @@ const { values, positionals } = parseArgs({
   },
 });
 
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-const round = (n: number, places = 1) => Number(n.toFixed(places));
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
 /** Runs `total` jobs with `concurrency` in flight; returns the wall time and each job's latency. */
