@@ -256,10 +256,9 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
         : { maxFeePerGas: null, maxPriorityFeePerGas: null, gasPrice: fees.gasPrice ?? '0' };
     const gasCost = gasLimit * BigInt(feeFields.maxFeePerGas ?? feeFields.gasPrice!);
 
+    // Read now, not under the sender's lock: signing there then needs no other connection of the pool.
     const key = await signer.keyOf(from);
-    // One signer per sender at a time in this process: the others wait here, not in the database holding a connection of
-    // the pool each while the nonce lock's holder needs none (other processes still wait on the lock itself).
-    return oneAtATime(`${send.chainId}:${from}`, () => withSender(db, send.chainId, from, async (sender) => {
+    return withSender(db, send.chainId, from, async (sender) => {
       const existing = await sender.existing(send.reference);
       if (existing) return { sent: await signedSend(db, existing, send.network) };
       const reserved = await sender.reserved(send.token);
@@ -306,21 +305,8 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
       const first = await attemptOf(db, send.reference, 0);
       if (!first) throw err;
       return { sent: await signedSend(db, first, send.network) };
-    }));
+    });
   }
-}
-
-/** Runs `work` after every earlier call with the same key has settled (a queue per key, in this process). */
-const queues = new Map<string, Promise<unknown>>();
-function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
-  const before = queues.get(key) ?? Promise.resolve();
-  const mine = before.then(work, work);
-  const settled = mine.catch(() => undefined);
-  queues.set(key, settled);
-  void settled.then(() => {
-    if (queues.get(key) === settled) queues.delete(key);
-  });
-  return mine;
 }
 
 async function signedSend(db: Db, tx: ChainTxRecord, network: string): Promise<SignedSend> {

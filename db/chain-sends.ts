@@ -143,8 +143,26 @@ export interface SenderLock {
 /**
  * Runs `work` holding the lock of (chainId, address)'s allocator row, in one DB transaction: allocation, signature and
  * persistence commit together or not at all. Sends from one address are serialised here; other addresses go in parallel.
+ * Within a process they queue before the database: a caller waiting on the row lock holds a pooled connection, and many
+ * of them (200 withdrawals at once) left none for a holder whose `work` reads through another one.
  */
-export async function withSender<T>(db: Db, chainId: number, address: string, work: (sender: SenderLock) => Promise<T>): Promise<T> {
+export function withSender<T>(db: Db, chainId: number, address: string, work: (sender: SenderLock) => Promise<T>): Promise<T> {
+  return oneAtATime(`${chainId}:${address}`, () => lockedSender(db, chainId, address, work));
+}
+
+/** Runs `work` after every earlier call with the same key has settled (a queue per key, in this process). */
+const queues = new Map<string, Promise<unknown>>();
+function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
+  const mine = (queues.get(key) ?? Promise.resolve()).then(work, work);
+  const settled = mine.catch(() => undefined);
+  queues.set(key, settled);
+  void settled.then(() => {
+    if (queues.get(key) === settled) queues.delete(key);
+  });
+  return mine;
+}
+
+async function lockedSender<T>(db: Db, chainId: number, address: string, work: (sender: SenderLock) => Promise<T>): Promise<T> {
   await db.raw('INSERT IGNORE INTO chain_nonces (chain_id, address, next_nonce) VALUES (?, ?, 0)', [chainId, address]);
   return db.transaction(async (trx) => {
     const row = await trx('chain_nonces').where({ chain_id: chainId, address }).forUpdate().first('next_nonce');
