@@ -3,10 +3,10 @@
 // transaction's use of the nonce has them. On the way it broadcasts the persisted bytes again when no node knows them,
 // replaces a stuck attempt with a dearer one (past a threshold, or when asked), and keeps following through reorgs: a
 // transaction reorged out may come back.
-import { condition, continueAsNew, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { chainSendActivities } from '../activities/chain-sends';
 import { PaymentStatus } from '../domain/search-attributes';
-import { LOCAL_CHAIN_OUTCOME, LOCAL_CHAIN_READS } from './patches';
+import { LOCAL_CHAIN_OUTCOME, LOCAL_CHAIN_READS, since } from './patches';
 import { bumpFeeSignal, chainTxStatusQuery } from '../domain/withdrawal';
 import type { ChainTxEvent, ChainTxEventKind, ChainTxObservation, ChainTxOutcome, ChainTxProgress, FollowChainTx } from '../domain/withdrawal';
 
@@ -14,13 +14,13 @@ type Activities = ReturnType<typeof chainSendActivities>;
 
 // Reads and re-sends of persisted bytes: retried until the node answers (an RPC outage is waited out, not failed).
 const CHAIN_CALL = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' } } as const;
-const { observeChainTx: observeChainTxTask, rebroadcastChainTx, rebroadcastPredecessors, replaceChainTx, recordChainTxOutcome: recordChainTxOutcomeTask } = proxyActivities<Activities>(CHAIN_CALL);
-// Since LOCAL_CHAIN_READS (see deposit.ts), the look at the chain is a local activity: no task of its own on the server.
-const { observeChainTx: observeChainTxLocal } = proxyLocalActivities<Activities>(CHAIN_CALL);
-const observeChainTx = (chainId: number, hashes: string[]) => (patched(LOCAL_CHAIN_READS) ? observeChainTxLocal : observeChainTxTask)(chainId, hashes);
-// Since LOCAL_CHAIN_OUTCOME, the outcome (a DB write) is recorded by a local activity too.
-const { recordChainTxOutcome: recordChainTxOutcomeLocal } = proxyLocalActivities<Activities>(CHAIN_CALL);
-const recordChainTxOutcome: Activities['recordChainTxOutcome'] = (...args) => (patched(LOCAL_CHAIN_OUTCOME) ? recordChainTxOutcomeLocal : recordChainTxOutcomeTask)(...args);
+const tasks = proxyActivities<Activities>(CHAIN_CALL);
+const { rebroadcastChainTx, rebroadcastPredecessors, replaceChainTx } = tasks;
+// Since LOCAL_CHAIN_READS (see deposit.ts), the look at the chain is a local activity: no task of its own on the server;
+// since LOCAL_CHAIN_OUTCOME, the outcome (a DB write) is recorded by a local activity too.
+const locals = proxyLocalActivities<Activities>(CHAIN_CALL);
+const observeChainTx = since(LOCAL_CHAIN_READS, locals.observeChainTx, tasks.observeChainTx);
+const recordChainTxOutcome = since(LOCAL_CHAIN_OUTCOME, locals.recordChainTxOutcome, tasks.recordChainTxOutcome);
 
 /** Looks at the chain per run before continuing as new, so the history stays small however long a transaction waits. */
 const POLLS_PER_RUN = 500;

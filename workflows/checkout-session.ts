@@ -9,7 +9,6 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -31,7 +30,7 @@ import {
 } from '../domain/checkout';
 import { chainReorgedSignal, confirmationsAt } from '../domain/deposit';
 import { PaymentStatus } from '../domain/search-attributes';
-import { LOCAL_CHAIN_READS } from './patches';
+import { LOCAL_CHAIN_READS, since } from './patches';
 
 type Activities = ReturnType<typeof checkoutActivities>;
 
@@ -46,7 +45,7 @@ const { checkCheckoutTransfers: checkTask } = proxyActivities<Activities>(CHAIN_
 // Since LOCAL_CHAIN_READS, a local activity: no task of its own on the server, and a look cut short by a worker's death is
 // made again by the next worker within its workflow task, not after the activity's 30 s timeout.
 const { checkCheckoutTransfers: checkLocal } = proxyLocalActivities<Activities>(CHAIN_READ);
-const checkCheckoutTransfers: Activities['checkCheckoutTransfers'] = (query) => (patched(LOCAL_CHAIN_READS) ? checkLocal : checkTask)(query);
+const checkCheckoutTransfers = since(LOCAL_CHAIN_READS, checkLocal, checkTask);
 // A payer waits on this one (POST …/process): a node that stays down is a clear failure within seconds.
 const { findCheckoutTransfers } = proxyActivities<Activities>({
   startToCloseTimeout: '15s',

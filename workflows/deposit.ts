@@ -6,7 +6,6 @@ import {
   ChildWorkflowFailure,
   condition,
   ParentClosePolicy,
-  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -31,7 +30,7 @@ import {
 import { notificationWorkflowId, type NotificationRequest, type NotificationStatus } from '../domain/notification';
 import { PaymentStatus } from '../domain/search-attributes';
 import type { NotificationWorkflow } from './notification';
-import { LOCAL_CHAIN_READS } from './patches';
+import { LOCAL_CHAIN_READS, since } from './patches';
 
 type Activities = ReturnType<typeof depositActivities>;
 
@@ -42,11 +41,11 @@ const { recordDeposit, moveDeposit, creditDeposit, markDepositReorged } = proxyL
 });
 // A look at the chain: an RPC outage is waited out by its retries, however long.
 const CHAIN_READ = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } } as const;
-const { checkDepositLog: checkDepositLogTask } = proxyActivities<Activities>(CHAIN_READ);
+const tasks = proxyActivities<Activities>(CHAIN_READ);
 // Since LOCAL_CHAIN_READS, the look is a local activity: no activity task and no workflow task of its own on the server,
 // which on a busy chain (a thousand deposits in a block) is what the server's throughput is spent on.
-const { checkDepositLog: checkDepositLogLocal } = proxyLocalActivities<Activities>(CHAIN_READ);
-const checkDepositLog = (deposit: DepositInput) => (patched(LOCAL_CHAIN_READS) ? checkDepositLogLocal : checkDepositLogTask)(deposit);
+const locals = proxyLocalActivities<Activities>(CHAIN_READ);
+const checkDepositLog = since(LOCAL_CHAIN_READS, locals.checkDepositLog, tasks.checkDepositLog);
 
 /** Looks at a chain that does not move are spaced out, up to this many check intervals: a halted chain keeps a short history. */
 const MAX_BACKOFF = 16;

@@ -75,7 +75,7 @@ export async function NotificationWorkflow(request: NotificationRequest): Promis
     }
   }
   try {
-    await deliverWebhook(request.id, plan.run, ...(priorAttempts > 0 ? [priorAttempts] : []));
+    await deliverWebhook(request.id, plan.run, priorAttempts);
     return finish('delivered', plan.run);
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;

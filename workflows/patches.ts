@@ -1,4 +1,10 @@
 // Patch ids (`patched()`) of changes to workflows that runs started before them, and recorded histories, replay without.
+import { patched } from '@temporalio/workflow';
+
+/** Calls `after` in a run that reaches the call since `patch`, `before` in runs (and recorded histories) from before it. */
+export const since =
+  <F extends (...args: never[]) => Promise<unknown>>(patch: string, after: F, before: F): F =>
+  ((...args: Parameters<F>) => (patched(patch) ? after : before)(...args)) as F;
 
 /** Chain reads (a deposit's log, a transaction's receipt, a checkout session's transfers) as local activities instead of activity tasks. */
 export const LOCAL_CHAIN_READS = 'local-chain-reads';
