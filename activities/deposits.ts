@@ -179,7 +179,8 @@ export function depositActivities(db: Db, settings: DepositSettings) {
       if (!network?.active || !token?.active || network.chainId !== scanner.chainId) {
         return { inactive: true, head: -1, cursor: -1, behind: false, rewoundTo: null, reset: false, found: 0, signalled: 0 };
       }
-      const { client, info } = Context.current();
+      const context = Context.current();
+      const { client, info } = context;
       const evm = evmFor(network);
       const window = reorgWindow(network.confirmations);
       const head = await evm.blockNumber();
@@ -222,7 +223,9 @@ export function depositActivities(db: Db, settings: DepositSettings) {
       // Users' deposit addresses, and the addresses of the token's open checkout sessions.
       const watched = [...(await watchedAddresses(db, network.id)), ...(await watchedCheckoutAddresses(db, network.id, token.symbol))];
       const { logs, end } = await transferLogs(evm, token.contractAddress, watched, from, Math.min(head, from + scanner.maxBlocksPerScan - 1));
+      context.heartbeat();
       const headers = await linkedHeaders(evm, Math.max(from, end - window + 1), end, cursor.recentBlocks.at(-1));
+      context.heartbeat();
       const hashes = new Map(headers?.map((h) => [h.number, h.hash]));
       // The chain moved while it was read (a block replaced between the calls): read it again at the next step.
       if (!headers || logs.some((l) => hashes.has(l.blockNumber) && hashes.get(l.blockNumber) !== l.blockHash)) return { ...result, behind: true };

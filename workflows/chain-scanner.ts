@@ -9,9 +9,11 @@ import { scannerStatusQuery, type ScannerInput, type ScannerProgress } from '../
 
 type Activities = ReturnType<typeof depositActivities>;
 
-// Never gives up: a node that stays down is waited for, its retries spaced up to a minute apart.
+// Never gives up: a node that stays down is waited for, its retries spaced up to a minute apart. A step whose worker died
+// is retried once its heartbeat is 15 s late, not after the whole 2 minutes.
 const { scanChain } = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
+  heartbeatTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });
 

@@ -1,12 +1,13 @@
-// A worker process killed with SIGKILL between a deposit's detection and its confirmation: once a worker runs again the
-// deposit is confirmed, credited once, and M2Pool hears "pending" then "confirmed", once each.
+// A worker process killed with SIGKILL between a deposit's detection and its confirmation, or in the middle of the scan
+// step that finds it: once a worker runs again the deposit is confirmed, credited once, and M2Pool hears "pending" then
+// "confirmed", once each.
 import { checkInvariants } from '../../db/ledger';
 import { getNetwork } from '../../db/networks';
 import { LOCAL_NETWORK_ID } from '../../scripts/stack/evm-node';
 import { startTestApp, type TestApp } from '../support/app';
 import { connectTestChain, type MinedTransaction, type TestChain } from '../support/chain';
 import { creditsOf, depositIdOf, depositReaches, givenDepositor, startTestScanners } from '../support/deposits';
-import { spawnEntry, type Spawned } from '../support/processes';
+import { spawnEntry, waitFor, type Spawned } from '../support/processes';
 import { useWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
 
 let app: TestApp;
@@ -65,6 +66,51 @@ it('credits a deposit once when the worker is killed between its detection and i
   for (const tx of txs) {
     const notices = receiver.deliveries().filter((d) => d.answered === 200 && d.json.tx_hash === tx.hash);
     expect([...new Set(notices.map((d) => d.notificationId))]).toEqual([`${depositIdOf(tx)}:2`, `${depositIdOf(tx)}:1`]);
+  }
+  expect((await checkInvariants(app.db)).violations).toEqual([]);
+  second.child.kill('SIGTERM');
+  await second.exited;
+});
+
+it('goes on finding deposits when the worker is killed in the middle of a scan step', async () => {
+  const confirmations = (await getNetwork(app.db, LOCAL_NETWORK_ID))!.confirmations;
+  const users = await Promise.all([givenDepositor(app.db), givenDepositor(app.db)]);
+  await chain.mint('USDT', (await chain.signer(8)).address, '100');
+
+  // Given a worker whose scan step has read the block of a deposit and waits to move the cursor (its row locked here)
+  const first = spawnEntry('workers/main.ts');
+  workers.push(first);
+  const cursor = () => app.db('chain_scan_cursors').where({ network_id: LOCAL_NETWORK_ID, token_symbol: 'USDT' }).first();
+  await waitFor('the USDT scanner to have a cursor', async () => (await cursor()) !== undefined, 60_000);
+  const lock = await app.db.transaction();
+  const txs: MinedTransaction[] = [];
+  try {
+    await lock('chain_scan_cursors').where({ network_id: LOCAL_NETWORK_ID, token_symbol: 'USDT' }).forUpdate().first();
+    txs.push(await chain.transferToken('USDT', 8, users[0].address, '4'));
+    // The worker's connections are the test's user's: their statements are in its process list.
+    const cursorUpdates = async () => Number((await app.db.raw("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'update%chain_scan_cursors%'"))[0][0].n);
+    await waitFor('the scan step to wait for the cursor', async () => (await cursorUpdates()) > 0, 60_000, 50);
+
+    // When the worker is killed there, a new worker starts, and a second deposit comes
+    await killWorker(first);
+  } finally {
+    await lock.rollback();
+  }
+  const second = spawnEntry('workers/main.ts');
+  workers.push(second);
+  txs.push(await chain.transferToken('USDT', 8, users[1].address, '5'));
+
+  // Then the step cut short is run again once its heartbeat is late (not after its 2 minute limit), and the scanner goes
+  // on: both deposits are found, confirmed and credited once, notified 2 then 1
+  const ids = txs.map((tx) => depositIdOf(tx));
+  for (const id of ids) await depositReaches(app.db, id, ['pending', 'confirmed'], { timeoutMs: 60_000 });
+  await chain.mine(confirmations);
+  for (const id of ids) await depositReaches(app.db, id, ['confirmed']);
+  for (const id of ids) expect(await creditsOf(app.db, id)).toHaveLength(1);
+  await receiver.waitForDeliveries(4, (d) => d.answered === 200 && txs.some((tx) => tx.hash === d.json.tx_hash), 60_000);
+  for (const [i, tx] of txs.entries()) {
+    const notices = receiver.deliveries().filter((d) => d.answered === 200 && d.json.tx_hash === tx.hash);
+    expect([...new Set(notices.map((d) => d.notificationId))]).toEqual([`${ids[i]}:2`, `${ids[i]}:1`]);
   }
   expect((await checkInvariants(app.db)).violations).toEqual([]);
   second.child.kill('SIGTERM');
