@@ -6,6 +6,7 @@
 //    fails before its commit hands out nothing, so it leaves no gap.
 // 2. Every nonce below an address's next_nonce has a persisted transaction of ours, or was used on chain by someone else.
 // 3. The attempts at one nonce form a chain: attempt n `replaces` attempt n-1, and at most one of them is ever mined.
+import type { Knex } from 'knex';
 import type { Db } from './knex';
 
 export type ChainTxStatus = 'signed' | 'broadcast' | 'mined' | 'confirmed' | 'failed' | 'replaced' | 'dropped';
@@ -141,70 +142,151 @@ export interface SenderLock {
 }
 
 /**
- * Runs `work` holding the lock of (chainId, address)'s allocator row, in one DB transaction: allocation, signature and
- * persistence commit together or not at all. Sends from one address are serialised here; other addresses go in parallel.
- * Within a process they queue before the database: a caller waiting on the row lock holds a pooled connection, and many
- * of them (200 withdrawals at once) left none for a holder whose `work` reads through another one.
+ * Runs `work` holding the lock of (chainId, address)'s allocator row, in a DB transaction: allocation, signature and
+ * persistence commit together or not at all, and `work` resolves only once they are committed. Sends from one address are
+ * serialised here; other addresses go in parallel.
+ *
+ * Within a process the calls for one address queue before the database (a caller waiting on the row lock would hold a
+ * pooled connection, and 200 withdrawals at once left none for a holder whose `work` reads through another one), and
+ * those that queued while a transaction ran go together in the next one, each in a savepoint of its own (group commit:
+ * one lock, one commit for many sends). A `work` that fails is rolled back alone; a commit that fails fails them all.
  */
 export function withSender<T>(db: Db, chainId: number, address: string, work: (sender: SenderLock) => Promise<T>): Promise<T> {
-  return oneAtATime(`${chainId}:${address}`, () => lockedSender(db, chainId, address, work));
+  const key = `${chainId}:${address}`;
+  return new Promise<T>((resolve, reject) => {
+    const queue = waiting.get(key) ?? [];
+    queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+    waiting.set(key, queue);
+    if (!draining.has(key)) void drain(db, chainId, address, key);
+  });
 }
 
-/** Runs `work` after every earlier call with the same key has settled (a queue per key, in this process). */
-const queues = new Map<string, Promise<unknown>>();
-function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
-  const mine = (queues.get(key) ?? Promise.resolve()).then(work, work);
-  const settled = mine.catch(() => undefined);
-  queues.set(key, settled);
-  void settled.then(() => {
-    if (queues.get(key) === settled) queues.delete(key);
-  });
-  return mine;
+/** Sends of one address signed in one DB transaction, at most. */
+const MAX_GROUP = 50;
+
+interface Waiting {
+  work: (sender: SenderLock) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (reason: unknown) => void;
+}
+const waiting = new Map<string, Waiting[]>();
+const draining = new Set<string>();
+
+async function drain(db: Db, chainId: number, address: string, key: string): Promise<void> {
+  draining.add(key);
+  try {
+    for (;;) {
+      const queue = waiting.get(key) ?? [];
+      const group = queue.splice(0, MAX_GROUP);
+      if (queue.length === 0) waiting.delete(key);
+      if (group.length === 0) return;
+      await runGroup(db, chainId, address, group);
+    }
+  } finally {
+    draining.delete(key);
+  }
 }
 
-async function lockedSender<T>(db: Db, chainId: number, address: string, work: (sender: SenderLock) => Promise<T>): Promise<T> {
-  await db.raw('INSERT IGNORE INTO chain_nonces (chain_id, address, next_nonce) VALUES (?, ?, 0)', [chainId, address]);
-  return db.transaction(async (trx) => {
-    const row = await trx('chain_nonces').where({ chain_id: chainId, address }).forUpdate().first('next_nonce');
-    const stored = Number(row.next_nonce);
-    const sender: SenderLock = {
-      async reserved(token) {
-        const rows: { nonce: string; token: string | null; token_units: string; gas_limit: string; max_fee_per_gas: string | null; gas_price: string | null }[] =
-          await trx('chain_txs')
-            .where({ chain_id: chainId, from_address: address })
-            .whereIn('status', UNMINED_STATUSES)
-            .select('nonce', 'token', 'token_units', 'gas_limit', 'max_fee_per_gas', 'gas_price');
-        // The attempts at one nonce are alternatives (at most one is mined): each nonce reserves its dearest attempt once.
-        const byNonce = new Map<string, { tokenUnits: bigint; gasWei: bigint }>();
-        for (const r of rows) {
-          const gasWei = BigInt(r.gas_limit) * BigInt(r.max_fee_per_gas ?? r.gas_price ?? '0');
-          const tokenUnits = r.token === token ? BigInt(r.token_units) : 0n;
-          const seen = byNonce.get(r.nonce);
-          byNonce.set(r.nonce, { tokenUnits, gasWei: seen && seen.gasWei > gasWei ? seen.gasWei : gasWei });
+async function runGroup(db: Db, chainId: number, address: string, group: Waiting[]): Promise<void> {
+  const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+  try {
+    await db.raw('INSERT IGNORE INTO chain_nonces (chain_id, address, next_nonce) VALUES (?, ?, 0)', [chainId, address]);
+    await db.transaction(async (trx) => {
+      const row = await trx('chain_nonces').where({ chain_id: chainId, address }).forUpdate().first('next_nonce');
+      const state: GroupState = { stored: Number(row.next_nonce), unmined: undefined };
+      for (const { work } of group) {
+        let recorded: NewChainTx | undefined;
+        try {
+          const value = await trx.transaction((savepoint) => work(senderLock(savepoint, chainId, address, state, (tx) => (recorded = tx))));
+          // Its savepoint released: what it recorded is the group's, for the sends after it.
+          if (recorded) {
+            state.stored = Math.max(state.stored, recorded.nonce + 1);
+            state.unmined?.push(unminedOf(recorded));
+          }
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          // The transaction itself is gone (a deadlock, the connection): nothing of the group stands.
+          if (isTransactionLost(error)) throw error;
+          outcomes.push({ ok: false, error });
         }
-        let tokenUnits = 0n;
-        let gasWei = 0n;
-        for (const r of byNonce.values()) {
-          tokenUnits += r.tokenUnits;
-          gasWei += r.gasWei;
-        }
-        return { tokenUnits, gasWei };
-      },
-      nextNonce: (chainNext) => Math.max(stored, chainNext),
-      async record(tx) {
-        await trx('chain_txs').insert(toRow(tx));
-        await trx('chain_nonces')
-          .where({ chain_id: chainId, address })
-          .update({ next_nonce: trx.raw('GREATEST(next_nonce, ?)', [tx.nonce + 1]), updated_at: trx.fn.now(3) });
-        return { ...tx, status: 'signed', blockNumber: null, blockHash: null, createdAt: new Date().toISOString(), broadcastAt: null };
-      },
-      async existing(reference) {
-        const found = await trx('chain_txs').where({ reference, attempt: 0 }).first();
-        return found && toRecord(found);
-      },
-    };
-    return work(sender);
+      }
+    });
+  } catch (error) {
+    for (const { reject } of group) reject(error);
+    return;
+  }
+  group.forEach(({ resolve, reject }, i) => {
+    const outcome = outcomes[i];
+    if (outcome.ok) resolve(outcome.value);
+    else reject(outcome.error);
   });
+}
+
+const isTransactionLost = (error: unknown): boolean => {
+  const { code, fatal } = error as { code?: string; fatal?: boolean };
+  return fatal === true || code === 'ER_LOCK_DEADLOCK' || code === 'ER_SP_DOES_NOT_EXIST';
+};
+
+/** What a group's sends share: the allocator's next nonce, and the address's unmined sends (read once, then added to). */
+interface GroupState {
+  stored: number;
+  unmined: UnminedRow[] | undefined;
+}
+interface UnminedRow {
+  nonce: string;
+  token: string | null;
+  token_units: string;
+  gas_limit: string;
+  max_fee_per_gas: string | null;
+  gas_price: string | null;
+}
+const unminedOf = (tx: NewChainTx): UnminedRow => ({
+  nonce: String(tx.nonce),
+  token: tx.token,
+  token_units: tx.tokenUnits,
+  gas_limit: tx.gasLimit,
+  max_fee_per_gas: tx.maxFeePerGas,
+  gas_price: tx.gasPrice,
+});
+
+/** The lock's view for one `work` of a group, through its savepoint. */
+function senderLock(trx: Knex.Transaction, chainId: number, address: string, group: GroupState, onRecord: (tx: NewChainTx) => void): SenderLock {
+  return {
+    async reserved(token) {
+      group.unmined ??= await trx('chain_txs')
+        .where({ chain_id: chainId, from_address: address })
+        .whereIn('status', UNMINED_STATUSES)
+        .select('nonce', 'token', 'token_units', 'gas_limit', 'max_fee_per_gas', 'gas_price');
+      // The attempts at one nonce are alternatives (at most one is mined): each nonce reserves its dearest attempt once.
+      const byNonce = new Map<string, { tokenUnits: bigint; gasWei: bigint }>();
+      for (const r of group.unmined!) {
+        const gasWei = BigInt(r.gas_limit) * BigInt(r.max_fee_per_gas ?? r.gas_price ?? '0');
+        const tokenUnits = r.token === token ? BigInt(r.token_units) : 0n;
+        const seen = byNonce.get(r.nonce);
+        byNonce.set(r.nonce, { tokenUnits, gasWei: seen && seen.gasWei > gasWei ? seen.gasWei : gasWei });
+      }
+      let tokenUnits = 0n;
+      let gasWei = 0n;
+      for (const r of byNonce.values()) {
+        tokenUnits += r.tokenUnits;
+        gasWei += r.gasWei;
+      }
+      return { tokenUnits, gasWei };
+    },
+    nextNonce: (chainNext) => Math.max(group.stored, chainNext),
+    async record(tx) {
+      await trx('chain_txs').insert(toRow(tx));
+      await trx('chain_nonces')
+        .where({ chain_id: chainId, address })
+        .update({ next_nonce: trx.raw('GREATEST(next_nonce, ?)', [tx.nonce + 1]), updated_at: trx.fn.now(3) });
+      onRecord(tx);
+      return { ...tx, status: 'signed', blockNumber: null, blockHash: null, createdAt: new Date().toISOString(), broadcastAt: null };
+    },
+    async existing(reference) {
+      const found = await trx('chain_txs').where({ reference, attempt: 0 }).first();
+      return found && toRecord(found);
+    },
+  };
 }
 
 /** Persists a replacement (attempt > 0) at the nonce of the transaction it replaces; idempotent by (reference, attempt). */
