@@ -102,7 +102,7 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
     return tx;
   }
 
-  return {
+  const activities = {
     /**
      * Signs `send` from the first of the network's hot and collection wallets that holds the tokens and the gas (what our
      * unmined sends from it still take counted out), persisting the signed bytes with their nonce in one DB transaction.
@@ -126,6 +126,16 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
         if (reverts) return { short: { code: 'chain_tx_reverted', message: `the token transfer would revert: ${reverts}` } };
         return { short: { code: 'wallets_short', message: `no wallet can pay it: ${shortfalls.join('; ')}` } };
       });
+    },
+
+    /**
+     * signTokenTransfer, then the broadcast of the bytes it persisted: one task for both. Idempotent as both are: a second
+     * run finds the persisted transaction and gives the node the same bytes.
+     */
+    async sendTokenTransfer(send: TokenSend): Promise<SignTokenTransferResult> {
+      const signed = await activities.signTokenTransfer(send);
+      if ('sent' in signed) await activities.broadcastChainTx(send.chainId, signed.sent.hash);
+      return signed;
     },
 
     /** Broadcasts a persisted transaction's bytes (again). Idempotent: a node that has them answers known. */
@@ -226,6 +236,7 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
       await recordOutcome(db, chainId, hashes, outcome);
     },
   };
+  return activities;
 
   /** One wallet's try: its balances against the send and what our unmined sends from it still take, then the signature. */
   async function signFrom(wallet: NetworkWallet, send: TokenSend, data: string, fees: FeeData): Promise<{ sent: SignedSend } | { short: string; reverts?: boolean }> {

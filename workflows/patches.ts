@@ -12,3 +12,5 @@ export const LOCAL_CHAIN_READS = 'local-chain-reads';
 export const FIRST_DELIVERY_LOCAL = 'first-delivery-local';
 /** A followed transaction's outcome recorded by a local activity. */
 export const LOCAL_CHAIN_OUTCOME = 'local-chain-outcome';
+/** A withdrawal's transfer signed, persisted and broadcast by one activity (sendTokenTransfer) instead of two. */
+export const ONE_SEND_ACTIVITY = 'one-send-activity';

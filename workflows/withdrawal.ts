@@ -8,6 +8,7 @@ import {
   ApplicationFailure,
   condition,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -34,6 +35,7 @@ import {
   type ChainTxOutcome,
 } from '../domain/withdrawal';
 import { ChainConfirmationWorkflow } from './chain-confirmation';
+import { ONE_SEND_ACTIVITY } from './patches';
 
 type PayoutActivities = ReturnType<typeof chainPayoutActivities>;
 type SendActivities = ReturnType<typeof chainSendActivities>;
@@ -44,7 +46,7 @@ const { holdChainPayout, settleChainPayout } = proxyLocalActivities<PayoutActivi
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
 // Chain reads and the persisted bytes' broadcast: an RPC outage is waited out. A domain error (no such network or wallet) is final.
-const { signTokenTransfer, broadcastChainTx } = proxyActivities<SendActivities>({
+const { signTokenTransfer, sendTokenTransfer, broadcastChainTx } = proxyActivities<SendActivities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
 });
@@ -95,10 +97,12 @@ async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress>
   }
   setStatus('held');
 
-  const signed = await sign(request);
+  // Since ONE_SEND_ACTIVITY the broadcast is the signing activity's last step; before it, an activity of its own.
+  const together = patched(ONE_SEND_ACTIVITY);
+  const signed = await sign(request, together ? sendTokenTransfer : signTokenTransfer);
   if ('failure' in signed) return finish({ status: 'failed', failure: signed.failure, txHash: null, blockNumber: null });
   setStatus('sent', { wallet: signed.wallet, txHash: signed.hash });
-  await broadcastChainTx(request.chainId, signed.hash);
+  if (!together) await broadcastChainTx(request.chainId, signed.hash);
 
   follower = await startChild(ChainConfirmationWorkflow, {
     workflowId: signed.confirmWorkflowId,
@@ -113,10 +117,10 @@ async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress>
   return finish({ status: 'failed', failure: failureOf(outcome), txHash: outcome.hash ?? signed.hash, blockNumber: outcome.blockNumber });
 }
 
-/** The transfer signed and persisted, or why no wallet could make it (nothing was signed then). */
-async function sign(request: ChainPayoutRequest): Promise<SignedSend | { failure: ChainPayoutFailure }> {
+/** The transfer signed and persisted (and broadcast, by sendTokenTransfer), or why no wallet could make it (nothing was signed then). */
+async function sign(request: ChainPayoutRequest, activity: SendActivities['signTokenTransfer']): Promise<SignedSend | { failure: ChainPayoutFailure }> {
   try {
-    const result = await signTokenTransfer({
+    const result = await activity({
       chainId: request.chainId,
       network: request.network,
       reference: request.id,
