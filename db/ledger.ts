@@ -44,13 +44,16 @@ const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
 // rounds amounts past 15 significant digits.
 
 /** Retries a transaction that lost a deadlock or a lock wait: the row locks make it safe to run again. */
+/** The row a transaction meant to insert was inserted by another one since it looked: run again, it finds that row. */
+class InsertedMeanwhile extends Error {}
+
 async function withLockRetry<T>(work: () => Promise<T>, attempts = 8): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (err) {
       const code = (err as { code?: string }).code;
-      const retryable = code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT';
+      const retryable = code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || err instanceof InsertedMeanwhile;
       if (!retryable || attempt >= attempts) throw err;
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
     }
@@ -112,8 +115,12 @@ export async function createTransfer(db: Db, req: TransferRequest): Promise<Tran
 
   return withLockRetry(() =>
     db.transaction(async (trx) => {
-      const accounts = await lockAccounts(trx, [debitId, creditId]);
-      const existing = await transferRows(trx).where('t.id', req.id).forUpdate().first();
+      // A hold changes only the debit side: the credit account (often a hot one, like a chain's, held by every withdrawal)
+      // is locked when the hold is posted, not while it is taken.
+      const accounts = await lockAccounts(trx, req.pending ? [debitId] : [debitId, creditId]);
+      // A plain read (a locking one would lock the gap where the id goes, and concurrent transfers inserting into one gap
+      // deadlock): a transfer of the same id inserted meanwhile makes the insert below fail, and the retry find it.
+      const existing = await transferRows(trx).where('t.id', req.id).first();
       if (existing) {
         const stored = toRecord(existing);
         const field = differingField(stored, req);
@@ -133,16 +140,20 @@ export async function createTransfer(db: Db, req: TransferRequest): Promise<Tran
         });
       }
 
-      await trx('transfers').insert({
-        id: req.id,
-        debit_account_id: debitId,
-        credit_account_id: creditId,
-        amount,
-        currency: req.currency,
-        kind: req.kind,
-        reference: req.reference,
-        state: req.pending ? 'pending' : 'posted',
-      });
+      await trx('transfers')
+        .insert({
+          id: req.id,
+          debit_account_id: debitId,
+          credit_account_id: creditId,
+          amount,
+          currency: req.currency,
+          kind: req.kind,
+          reference: req.reference,
+          state: req.pending ? 'pending' : 'posted',
+        })
+        .catch((err) => {
+          throw (err as { code?: string }).code === 'ER_DUP_ENTRY' ? new InsertedMeanwhile(`transfer ${req.id} was inserted meanwhile`) : err;
+        });
       if (req.pending) {
         await trx('accounts').where({ id: debitId }).update({ held: trx.raw('held + CAST(? AS DECIMAL(38,18))', [amount]), updated_at: trx.fn.now(3) });
       } else {

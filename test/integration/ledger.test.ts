@@ -4,7 +4,7 @@ import { DomainError } from '../../domain/errors';
 import { userAccount } from '../../domain/ledger';
 import type { TransferRequest } from '../../domain/ledger';
 import { createDb, type Db } from '../../db/knex';
-import { checkInvariants, countTransfers, createTransfer, getBalances, postTransfer, voidTransfer } from '../../db/ledger';
+import { checkInvariants, countTransfers, createTransfer, getBalances, getTransfer, postTransfer, voidTransfer } from '../../db/ledger';
 import { freshUid, givenUser } from '../support/ledger';
 
 let db: Db;
@@ -152,6 +152,45 @@ describe('ledger', () => {
     const refused = results.filter((r) => r.status === 'rejected' && (r.reason as DomainError).code === 'insufficient_funds').length;
     expect({ ok, refused }).toEqual({ ok: 100, refused: 100 });
     expect(await available(a)).toBe('0');
+  });
+
+  it('moves money once when the same transfer is sent 20 times at once, posted or held', async () => {
+    const a = await givenUser(db, { balance: '100' });
+    const b = await givenUser(db);
+    for (const pending of [false, true]) {
+      const req = transfer(id('same'), a, b, '10', { pending });
+      const before = await countTransfers(db);
+      const records = await Promise.all(Array.from({ length: 20 }, () => createTransfer(db, req)));
+      expect(new Set(records.map((r) => JSON.stringify(r))).size).toBe(1);
+      expect(await countTransfers(db)).toBe(before + 1);
+    }
+    expect((await getBalances(db, [userAccount(a)], 'CNY'))[0]).toMatchObject({ balance: '90', held: '10' });
+    expect(await available(b)).toBe('10');
+  });
+
+  it('keeps one of a hold id sent at once from two payers: the other hears exists_with_different_fields', async () => {
+    const payers = [await givenUser(db, { balance: '100' }), await givenUser(db, { balance: '100' })];
+    const b = await givenUser(db);
+    const t = id('race');
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => createTransfer(db, transfer(t, payers[i % 2], b, '10', { pending: true }))));
+    const kept = (await getTransfer(db, t))!;
+    const winner = payers.findIndex((p) => userAccount(p) === kept.debitAccount);
+    results.forEach((r, i) => {
+      if (i % 2 === winner) expect(r).toMatchObject({ status: 'fulfilled', value: kept });
+      else expect(r).toMatchObject({ status: 'rejected', reason: { code: 'exists_with_different_fields' } });
+    });
+    expect(await available(payers[winner])).toBe('90');
+    expect(await available(payers[1 - winner])).toBe('100');
+  });
+
+  it('takes 100 holds from 100 users to one account at once, none refused and none lost', async () => {
+    const payers = await Promise.all(Array.from({ length: 100 }, () => givenUser(db, { balance: '5' })));
+    const hot = await givenUser(db);
+    const holds = await Promise.all(payers.map((p) => createTransfer(db, transfer(id('h'), p, hot, '2.5', { pending: true }))));
+    expect(holds.every((h) => h.state === 'pending')).toBe(true);
+    for (const p of payers.slice(0, 3)) expect((await getBalances(db, [userAccount(p)], 'CNY'))[0]).toMatchObject({ balance: '5', held: '2.5' });
+    await Promise.all(holds.map((h) => postTransfer(db, h.id)));
+    expect(await available(hot)).toBe('250');
   });
 
   it('reports a tampered balance as an invariant violation', async () => {
