@@ -140,6 +140,12 @@ export interface EndpointHealth {
   lastError?: string;
 }
 
+/**
+ * A client of one chain over its RPC URLs, with failover. Reads of the chain's state (head, blocks by number, balances,
+ * transaction counts, fees) asked while the same read is already on its way share its answer: 200 withdrawals signing at
+ * once ask the node for the fees once, not 200 times. Such an answer is at most one round trip older than a read of one's
+ * own would have been, as any answer may be by the time it is used.
+ */
 export interface EvmClient {
   readonly chainId: number;
   blockNumber(): Promise<number>;
@@ -244,6 +250,16 @@ export function createEvmClient(network: EvmNetwork, options: EvmClientOptions =
     endpoint.verified = true;
   }
 
+  /** The answer of the same read on its way, if one is; else this one, shared until it is answered. */
+  const inFlight = new Map<string, Promise<unknown>>();
+  function shared<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const running = inFlight.get(key);
+    if (running) return running as Promise<T>;
+    const started = read().finally(() => inFlight.delete(key));
+    inFlight.set(key, started);
+    return started;
+  }
+
   async function getTransaction(hash: string): Promise<ChainTransaction | null> {
     const tx = await call('eth_getTransactionByHash', (p) => p.getTransaction(hash));
     if (!tx) return null;
@@ -266,12 +282,14 @@ export function createEvmClient(network: EvmNetwork, options: EvmClientOptions =
   return {
     chainId: network.chainId,
 
-    blockNumber: () => call('eth_blockNumber', (p) => p.getBlockNumber()),
+    blockNumber: () => shared('head', () => call('eth_blockNumber', (p) => p.getBlockNumber())),
 
-    async getBlock(block) {
-      const found = await call('eth_getBlockByNumber', (p) => p.getBlock(block));
-      if (!found || found.hash === null) return null;
-      return { number: found.number, hash: found.hash.toLowerCase(), parentHash: found.parentHash.toLowerCase(), timestamp: found.timestamp };
+    getBlock(block) {
+      return shared(`block:${block}`, async () => {
+        const found = await call('eth_getBlockByNumber', (p) => p.getBlock(block));
+        if (!found || found.hash === null) return null;
+        return { number: found.number, hash: found.hash.toLowerCase(), parentHash: found.parentHash.toLowerCase(), timestamp: found.timestamp };
+      });
     },
 
     async getTransferLogs({ tokens, to, fromBlock, toBlock }) {
@@ -317,19 +335,21 @@ export function createEvmClient(network: EvmNetwork, options: EvmClientOptions =
 
     getTransactionCount(address, block = 'pending') {
       const account = hexAddress(address, 'address');
-      return call('eth_getTransactionCount', (p) => p.getTransactionCount(account, block));
+      return shared(`count:${account}:${block}`, () => call('eth_getTransactionCount', (p) => p.getTransactionCount(account, block)));
     },
 
     async tokenBalance(token, owner) {
       const balanceOf = { to: hexAddress(token, 'token'), data: ERC20.encodeFunctionData('balanceOf', [hexAddress(owner, 'owner')]) };
-      const result = await call('eth_call', (p) => p.call(balanceOf));
-      if (result === '0x') throw new EvmRpcError('not_a_contract', `${token} holds no contract on chain ${network.chainId}`);
-      return BigInt(result).toString();
+      return shared(`tokens:${balanceOf.to}:${balanceOf.data}`, async () => {
+        const result = await call('eth_call', (p) => p.call(balanceOf));
+        if (result === '0x') throw new EvmRpcError('not_a_contract', `${token} holds no contract on chain ${network.chainId}`);
+        return BigInt(result).toString();
+      });
     },
 
     async nativeBalance(address) {
       const account = hexAddress(address, 'address');
-      return (await call('eth_getBalance', (p) => p.getBalance(account))).toString();
+      return shared(`balance:${account}`, async () => (await call('eth_getBalance', (p) => p.getBalance(account))).toString());
     },
 
     async estimateGas({ from, to, data, value }) {
@@ -337,13 +357,15 @@ export function createEvmClient(network: EvmNetwork, options: EvmClientOptions =
       return (await call('eth_estimateGas', (p) => p.estimateGas(tx))).toString();
     },
 
-    async feeData() {
-      const fees = await call('eth_gasPrice', (p) => p.getFeeData());
-      return {
-        gasPrice: fees.gasPrice?.toString() ?? null,
-        maxFeePerGas: fees.maxFeePerGas?.toString() ?? null,
-        maxPriorityFeePerGas: fees.maxPriorityFeePerGas?.toString() ?? null,
-      };
+    feeData() {
+      return shared('fees', async () => {
+        const fees = await call('eth_gasPrice', (p) => p.getFeeData());
+        return {
+          gasPrice: fees.gasPrice?.toString() ?? null,
+          maxFeePerGas: fees.maxFeePerGas?.toString() ?? null,
+          maxPriorityFeePerGas: fees.maxPriorityFeePerGas?.toString() ?? null,
+        };
+      });
     },
 
     endpoints() {

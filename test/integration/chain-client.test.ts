@@ -141,6 +141,25 @@ describe('reading the chain', () => {
     const fees = await evm.feeData();
     expect(BigInt(fees.maxFeePerGas!)).toBeGreaterThan(0n);
   });
+
+  test('reads asked while the same read is on its way share its answer: one request to the node for each', async () => {
+    const via = await proxy('pass');
+    const evm = client([via.url]);
+    const holder = Wallet.createRandom().address;
+    await evm.blockNumber(); // the chain id checked once, before counting
+    const before = via.requests;
+
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => Promise.all([evm.feeData(), evm.nativeBalance(holder), evm.getTransactionCount(holder, 'pending'), evm.blockNumber()])),
+    );
+
+    expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+    // getFeeData asks for the latest block, the gas price and the priority fee: 3 requests, then one for each other read.
+    expect(via.requests - before).toBe(3 + 3);
+    // Answered reads are not kept: the next one asks the node again.
+    await evm.blockNumber();
+    expect(via.requests - before).toBe(7);
+  });
 });
 
 describe('sending', () => {
