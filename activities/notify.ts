@@ -2,12 +2,13 @@
 // attempt, each recorded), give a run up.
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/knex';
 import { getNotification, insertNotification, markNotificationFailed, recordDeliveryAttempt, type NotificationState } from '../db/notifications';
 import { DomainError } from '../domain/errors';
 import { webhookBody, webhookSignature } from '../domain/m2pool';
-import type { NotificationRequest } from '../domain/notification';
+import { notificationWorkflowId, type NotificationRequest } from '../domain/notification';
 import { failingAsDomain } from './failures';
 
 export type WebhookSettings = Config['m2pool']['webhooks'];
@@ -35,6 +36,25 @@ function describe(err: unknown): string {
 
 export function notifyActivities(db: Db, webhooks: WebhookSettings) {
   return {
+    /**
+     * Starts the notification's NotificationWorkflow on this worker's task queue, once: a start made before (its workflow ID
+     * is taken, running or closed) is not repeated. For a workflow whose last act is the notice: it need not wait, as a
+     * child's parent does, for the start to be reported back to it.
+     */
+    async startNotification(request: NotificationRequest): Promise<void> {
+      const { client, info } = Context.current();
+      try {
+        await client.workflow.start('NotificationWorkflow', {
+          taskQueue: info.taskQueue,
+          workflowId: notificationWorkflowId(request.id),
+          args: [request],
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+    },
+
     /**
      * Idempotent by notification id: the first call records it pending; later calls (a second start, a redelivery) find it.
      * The same id with another payload is exists_with_different_fields.

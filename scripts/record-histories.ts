@@ -19,6 +19,8 @@ import { createDb, type Db } from '../db/knex';
 import { getNetwork, getToken } from '../db/networks';
 import { depositAddressFor } from '../db/wallets';
 import { toBaseUnits } from '../domain/chain';
+import { notificationWorkflowId } from '../domain/notification';
+import { finalNotificationId } from '../domain/withdrawal';
 import { scannerStartOptions } from '../domain/deposit';
 import { donationStartOptions, donationStatusQuery, refundStartOptions, type DonationOrder } from '../domain/donation';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
@@ -125,7 +127,7 @@ async function recordChainPayouts(deps: ChainPayoutDeps, uid: number, chosen: Se
     const follower = await childOf<typeof ChainConfirmationWorkflow>(deps.client, withdrawal, 'ChainConfirmationWorkflow');
     await record('chain-confirmation-confirmed', follower);
     // Left running when the withdrawal closed: it may still be delivering.
-    const notification = await childOf<typeof NotificationWorkflow>(deps.client, withdrawal, 'NotificationWorkflow');
+    const notification = deps.client.workflow.getHandle<typeof NotificationWorkflow>(notificationWorkflowId(finalNotificationId(withdrawal.workflowId)));
     const outcome = await notification.result();
     if (outcome.state !== 'delivered') throw new Error(`${notification.workflowId} ended ${outcome.state}`);
     await record('notification-delivered', notification);

@@ -14,3 +14,5 @@ export const FIRST_DELIVERY_LOCAL = 'first-delivery-local';
 export const LOCAL_CHAIN_OUTCOME = 'local-chain-outcome';
 /** A withdrawal's transfer signed, persisted and broadcast by one activity (sendTokenTransfer) instead of two. */
 export const ONE_SEND_ACTIVITY = 'one-send-activity';
+/** A payout's final notification started by a local activity, not as a child whose start the payout waits to hear of. */
+export const NOTIFY_BY_ACTIVITY = 'notify-by-activity';

@@ -19,6 +19,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { chainSendActivities, SignedSend } from '../activities/chain-sends';
 import type { chainPayoutActivities, ChainPayoutSettlement } from '../activities/chain-withdrawals';
+import type { notifyActivities } from '../activities/notify';
 import { notificationWorkflowId, type NotificationRequest } from '../domain/notification';
 import { PaymentKind, PaymentStatus } from '../domain/search-attributes';
 import {
@@ -35,13 +36,18 @@ import {
   type ChainTxOutcome,
 } from '../domain/withdrawal';
 import { ChainConfirmationWorkflow } from './chain-confirmation';
-import { ONE_SEND_ACTIVITY } from './patches';
+import { NOTIFY_BY_ACTIVITY, ONE_SEND_ACTIVITY } from './patches';
 
 type PayoutActivities = ReturnType<typeof chainPayoutActivities>;
 type SendActivities = ReturnType<typeof chainSendActivities>;
+type NotifyActivities = ReturnType<typeof notifyActivities>;
 
 // DB writes, as local activities, retried until they succeed: they are idempotent and the payout must reach its end.
 const { holdChainPayout, settleChainPayout } = proxyLocalActivities<PayoutActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
+});
+const { startNotification } = proxyLocalActivities<NotifyActivities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
@@ -147,11 +153,13 @@ function failureOf(outcome: ChainTxOutcome): ChainPayoutFailure {
 
 /**
  * Starts the payout's one final notification (NotificationWorkflow, which delivers and retries it on its own), left running
- * when this run closes. Its ID is the notification's: a start that happened already is not repeated.
+ * when this run closes. Its ID is the notification's: a start that happened already is not repeated. Since
+ * NOTIFY_BY_ACTIVITY a local activity starts it; before, it was started as a child.
  */
 async function notifyOnce(request: ChainPayoutRequest, status: 0 | 1, txHash: string | null): Promise<void> {
   const id = finalNotificationId(request.id);
   const notification: NotificationRequest = { id, channel: notificationChannelOf(request.kind), payload: notificationPayload(request, status, txHash) };
+  if (patched(NOTIFY_BY_ACTIVITY)) return startNotification(notification);
   try {
     await startChild('NotificationWorkflow', {
       workflowId: notificationWorkflowId(id),
