@@ -35,6 +35,9 @@ const EnvSchema = z.object({
   TRANSFER_WAIT_MS: z.coerce.number().int().min(0).default(10000),
   WORKER_MAX_CONCURRENT_ACTIVITIES: int(200),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: int(200),
+  // Polls for tasks kept open at once: a number (at most that many), or `autoscaling` (the server's feedback decides).
+  WORKER_WORKFLOW_TASK_POLLERS: z.union([z.literal('autoscaling'), z.coerce.number().int().min(2)]).default(40),
+  WORKER_ACTIVITY_TASK_POLLERS: z.union([z.literal('autoscaling'), z.coerce.number().int().min(1)]).default(40),
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
   // The third-party payout API (seed 001's api.payUrl / batchPayBeginUrl / batchPayFinishUrl); locally the sandbox.
   PAYOUT_API_URL: z.string().url().default('http://127.0.0.1:4000/thirdpart/onePass'),
@@ -221,6 +224,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     worker: {
       maxConcurrentActivities: e.WORKER_MAX_CONCURRENT_ACTIVITIES,
       maxConcurrentWorkflowTasks: e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      workflowTaskPollers: e.WORKER_WORKFLOW_TASK_POLLERS,
+      activityTaskPollers: e.WORKER_ACTIVITY_TASK_POLLERS,
       /** A workflow bundle built ahead of time; without it the worker bundles workflows/ at start. */
       workflowBundlePath: e.WORKFLOW_BUNDLE_PATH,
     },

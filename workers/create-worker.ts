@@ -1,5 +1,5 @@
 // Builds the worker of the `payments` task queue from its dependencies.
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createChainClients } from '../activities/chain-clients';
 import { createGatewayRegistry } from '../activities/providers/gateways';
@@ -35,5 +35,10 @@ export function createPaymentsWorker({ connection, db, config, workflowBundleCod
     maxConcurrentActivityTaskExecutions: config.worker.maxConcurrentActivities,
     maxConcurrentLocalActivityExecutions: config.worker.maxConcurrentActivities,
     maxConcurrentWorkflowTaskExecutions: config.worker.maxConcurrentWorkflowTasks,
+    workflowTaskPollerBehavior: pollers(config.worker.workflowTaskPollers),
+    activityTaskPollerBehavior: pollers(config.worker.activityTaskPollers),
   });
 }
+
+const pollers = (setting: number | 'autoscaling'): NonNullable<WorkerOptions['workflowTaskPollerBehavior']> =>
+  setting === 'autoscaling' ? { type: 'autoscaling' } : { type: 'simple-maximum', maximum: setting };

@@ -77,8 +77,10 @@ export async function startPrivateStack(name: string, extraEnv: Record<string, s
       NODE_ENV: 'development',
       ...extraEnv,
     };
+    // BENCH_CPU_PROFILE_DIR=dir: the worker and API write V8 CPU profiles there when they stop (open them in Chrome's DevTools).
+    const profile = process.env.BENCH_CPU_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`] : [];
     const spawnEntry = (entry: string, label: string) =>
-      group.spawn({ name: label, command: process.execPath, args: ['--import', 'tsx', entry], cwd: ROOT_DIR, env, echo: () => false });
+      group.spawn({ name: label, command: process.execPath, args: [...profile, '--import', 'tsx', entry], cwd: ROOT_DIR, env, echo: () => false });
     const waitHealthy = async (url: string, service: Service) => {
       for (;;) {
         if (await fetch(`${url}/health`).then((r) => r.ok, () => false)) return;
