@@ -16,3 +16,5 @@ export const LOCAL_CHAIN_OUTCOME = 'local-chain-outcome';
 export const ONE_SEND_ACTIVITY = 'one-send-activity';
 /** A payout's final notification started by a local activity, not as a child whose start the payout waits to hear of. */
 export const NOTIFY_BY_ACTIVITY = 'notify-by-activity';
+/** A withdrawal's send (sendTokenTransfer) as a local activity, in the workflow task that took the hold. */
+export const LOCAL_SEND = 'local-send';

@@ -36,7 +36,7 @@ import {
   type ChainTxOutcome,
 } from '../domain/withdrawal';
 import { ChainConfirmationWorkflow } from './chain-confirmation';
-import { NOTIFY_BY_ACTIVITY, ONE_SEND_ACTIVITY } from './patches';
+import { LOCAL_SEND, NOTIFY_BY_ACTIVITY, ONE_SEND_ACTIVITY } from './patches';
 
 type PayoutActivities = ReturnType<typeof chainPayoutActivities>;
 type SendActivities = ReturnType<typeof chainSendActivities>;
@@ -52,10 +52,9 @@ const { startNotification } = proxyLocalActivities<NotifyActivities>({
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
 // Chain reads and the persisted bytes' broadcast: an RPC outage is waited out. A domain error (no such network or wallet) is final.
-const { signTokenTransfer, sendTokenTransfer, broadcastChainTx } = proxyActivities<SendActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
-});
+const SEND = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' } } as const;
+const { signTokenTransfer, sendTokenTransfer, broadcastChainTx } = proxyActivities<SendActivities>(SEND);
+const { sendTokenTransfer: sendTokenTransferHere } = proxyLocalActivities<SendActivities>(SEND);
 
 export async function WithdrawalWorkflow(request: ChainPayoutRequest): Promise<ChainPayoutProgress> {
   return payOut(request);
@@ -103,9 +102,11 @@ async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress>
   }
   setStatus('held');
 
-  // Since ONE_SEND_ACTIVITY the broadcast is the signing activity's last step; before it, an activity of its own.
+  // Since ONE_SEND_ACTIVITY the broadcast is the signing activity's last step; before it, an activity of its own. Since
+  // LOCAL_SEND that activity is a local one, run in the workflow task that took the hold: no task of its own to wait for,
+  // and the API, which waits for the hold, hears of it when the transfer is broadcast.
   const together = patched(ONE_SEND_ACTIVITY);
-  const signed = await sign(request, together ? sendTokenTransfer : signTokenTransfer);
+  const signed = await sign(request, !together ? signTokenTransfer : patched(LOCAL_SEND) ? sendTokenTransferHere : sendTokenTransfer);
   if ('failure' in signed) return finish({ status: 'failed', failure: signed.failure, txHash: null, blockNumber: null });
   setStatus('sent', { wallet: signed.wallet, txHash: signed.hash });
   if (!together) await broadcastChainTx(request.chainId, signed.hash);

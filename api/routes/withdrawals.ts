@@ -111,8 +111,8 @@ export function withdrawalRoutes(ctx: RouteContext): Router {
       security: SECURITY,
       request: { headers: OptionalIdempotencyHeaders, body: { required: true, content: { 'application/json': { schema: body } } } },
       responses: {
-        202: { description: 'Accepted and held: poll the GET route (or wait for the notification).', content: { 'application/json': { schema } } },
-        200: { description: 'Asked before and final: its outcome.', content: { 'application/json': { schema } } },
+        202: { description: 'Accepted: held, and sent once a worker has signed it; poll the GET route (or wait for the notification).', content: { 'application/json': { schema } } },
+        200: { description: 'Final already (asked before, or no wallet could pay it): its outcome.', content: { 'application/json': { schema } } },
         ...errorResponses(400, 401, 403, 409, 422, 429, 503),
       },
     });

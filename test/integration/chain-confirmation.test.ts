@@ -43,14 +43,23 @@ beforeAll(async () => {
 let seq = 0;
 const queueId = (label: string) => `${label}-${Date.now().toString(36)}-${++seq}`;
 
-async function withdrawal(amount: string): Promise<{ id: string; key: string; uid: number; to: string }> {
+/**
+ * A withdrawal through the API, which answers once its transaction is broadcast. `pooled`: the node's automine is switched
+ * off first, so that the transaction waits in the pool (withAutomineOff, and the end of every test, switch it back on).
+ */
+async function withdrawal(amount: string, { pooled = false } = {}): Promise<{ id: string; key: string; uid: number; to: string }> {
   const uid = await givenTokenHolder(app, 'USDT', '100');
   const to = newRecipient();
   const key = queueId('cc');
+  if (pooled) await chain.provider.send('evm_setAutomine', [false]);
   const res = await app.api('/api/v1/withdrawals', { headers: { 'Idempotency-Key': key }, body: { uid, toAddress: to, amount, network: 'local', token: 'USDT' } });
   expect(res.status).toBe(202);
   return { id: `withdrawal-${key}`, key, uid, to };
 }
+
+afterEach(async () => {
+  await chain.provider.send('evm_setAutomine', [true]);
+});
 
 async function withAutomineOff(work: () => Promise<void>): Promise<void> {
   await chain.provider.send('evm_setAutomine', [false]);
@@ -70,7 +79,7 @@ async function finalNotificationOf(id: string) {
 const confirmation = (hash: string) => app.client.workflow.getHandle(confirmationWorkflowId(31337, hash)).result() as Promise<ChainTxOutcome>;
 
 test('replaces a transaction the fee market left behind with a dearer one, tracks both, and posts the one that is mined', async () => {
-  const { id, to } = await withdrawal('7');
+  const { id, to } = await withdrawal('7', { pooled: true });
   let first!: Awaited<ReturnType<typeof chainTxsOf>>[number];
   let second!: Awaited<ReturnType<typeof chainTxsOf>>[number];
 
@@ -116,7 +125,7 @@ test('replaces a transaction the fee market left behind with a dearer one, track
 });
 
 test('replaces the pending transaction when asked, though the market does not ask more', async () => {
-  const { id, to } = await withdrawal('2');
+  const { id, to } = await withdrawal('2', { pooled: true });
   let first!: Awaited<ReturnType<typeof chainTxsOf>>[number];
   let second!: Awaited<ReturnType<typeof chainTxsOf>>[number];
 
@@ -178,7 +187,7 @@ test('follows a transaction reorged out before its confirmations until it is bac
 });
 
 test('gives the hold back once another transaction has used the nonce deep enough, with one notification saying 0', async () => {
-  const { id, uid, to } = await withdrawal('3');
+  const { id, uid, to } = await withdrawal('3', { pooled: true });
   let ours!: Awaited<ReturnType<typeof chainTxsOf>>[number];
 
   await withAutomineOff(async () => {
@@ -211,7 +220,7 @@ test('gives the hold back once another transaction has used the nonce deep enoug
 });
 
 test('voids the hold when the transaction reverts on chain, with one notification saying 0 and naming it', async () => {
-  const { id, uid, to } = await withdrawal('6');
+  const { id, uid, to } = await withdrawal('6', { pooled: true });
   let ours!: Awaited<ReturnType<typeof chainTxsOf>>[number];
   const usdt = chain.token('USDT').address;
   // TestToken's balanceOf mapping is its storage slot 3 (name, symbol, totalSupply come first).

@@ -172,9 +172,10 @@ describe('withdrawals', () => {
     const uid = await givenTokenHolder(app, 'USDT', '50000000');
     const key = queueId('short');
 
-    // when they withdraw it all
+    // when they withdraw it all (the answer comes once the send was tried: failed already)
     const res = await withdraw(key, { uid, toAddress: newRecipient(), amount: '50000000', network: 'local', token: 'USDT' });
-    expect(res.status).toBe(202);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'failed', failure: { code: 'wallets_short' } });
 
     // then the payout fails, and says why
     const failed = await payoutReaches(app.db, `withdrawal-${key}`, ['failed']);
