@@ -203,6 +203,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     throw new Error(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  for (const [name, polls, slots] of [
+    ['WORKER_WORKFLOW_TASK_POLLERS', e.WORKER_WORKFLOW_TASK_POLLERS, e.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS],
+    ['WORKER_ACTIVITY_TASK_POLLERS', e.WORKER_ACTIVITY_TASK_POLLERS, e.WORKER_MAX_CONCURRENT_ACTIVITIES],
+  ] as const) {
+    // A poll is opened only for a free task slot: more polls than slots is a mistake (the SDK refuses it for workflow tasks).
+    if (polls !== 'autoscaling' && polls > slots) throw new Error(`invalid configuration: ${name}: ${polls} polls need as many task slots, ${slots} configured`);
+  }
   return {
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
