@@ -42,12 +42,9 @@ type PayoutActivities = ReturnType<typeof chainPayoutActivities>;
 type SendActivities = ReturnType<typeof chainSendActivities>;
 type NotifyActivities = ReturnType<typeof notifyActivities>;
 
-// DB writes, as local activities, retried until they succeed: they are idempotent and the payout must reach its end.
-const { holdChainPayout, settleChainPayout } = proxyLocalActivities<PayoutActivities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
-});
-const { startNotification } = proxyLocalActivities<NotifyActivities>({
+// DB writes and the notification's start, as local activities, retried until they succeed: they are idempotent and the
+// payout must reach its end.
+const { holdChainPayout, settleChainPayout, startNotification } = proxyLocalActivities<PayoutActivities & NotifyActivities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });

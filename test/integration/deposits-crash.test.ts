@@ -39,6 +39,18 @@ async function killWorker(worker: Spawned): Promise<void> {
   await worker.exited;
 }
 
+/** Each transfer's deposit confirmed and credited once, notified 2 then 1 (a delivery cut by a kill may be repeated), the ledger whole. */
+async function expectConfirmedOnce(txs: MinedTransaction[]): Promise<void> {
+  for (const tx of txs) await depositReaches(app.db, depositIdOf(tx), ['confirmed'], { timeoutMs: 90_000 });
+  for (const tx of txs) expect(await creditsOf(app.db, depositIdOf(tx))).toHaveLength(1);
+  await receiver.waitForDeliveries(2 * txs.length, (d) => d.answered === 200 && txs.some((tx) => tx.hash === d.json.tx_hash), 60_000);
+  for (const tx of txs) {
+    const notices = receiver.deliveries().filter((d) => d.answered === 200 && d.json.tx_hash === tx.hash);
+    expect([...new Set(notices.map((d) => d.notificationId))]).toEqual([`${depositIdOf(tx)}:2`, `${depositIdOf(tx)}:1`]);
+  }
+  expect((await checkInvariants(app.db)).violations).toEqual([]);
+}
+
 it('credits a deposit once when the worker is killed between its detection and its confirmation', async () => {
   const confirmations = (await getNetwork(app.db, LOCAL_NETWORK_ID))!.confirmations;
   const users = await Promise.all(Array.from({ length: 5 }, () => givenDepositor(app.db)));
@@ -60,14 +72,7 @@ it('credits a deposit once when the worker is killed between its detection and i
   workers.push(second);
 
   // Then each deposit is confirmed and credited once, and notified 2 then 1 (a delivery cut by the kill may be repeated)
-  for (const id of ids) await depositReaches(app.db, id, ['confirmed'], { timeoutMs: 90_000 });
-  for (const id of ids) expect(await creditsOf(app.db, id)).toHaveLength(1);
-  await receiver.waitForDeliveries(2 * txs.length, (d) => d.answered === 200 && txs.some((tx) => tx.hash === d.json.tx_hash), 60_000);
-  for (const tx of txs) {
-    const notices = receiver.deliveries().filter((d) => d.answered === 200 && d.json.tx_hash === tx.hash);
-    expect([...new Set(notices.map((d) => d.notificationId))]).toEqual([`${depositIdOf(tx)}:2`, `${depositIdOf(tx)}:1`]);
-  }
-  expect((await checkInvariants(app.db)).violations).toEqual([]);
+  await expectConfirmedOnce(txs);
   second.child.kill('SIGTERM');
   await second.exited;
 });
@@ -105,14 +110,7 @@ it('goes on finding deposits when the worker is killed in the middle of a scan s
   const ids = txs.map((tx) => depositIdOf(tx));
   for (const id of ids) await depositReaches(app.db, id, ['pending', 'confirmed'], { timeoutMs: 60_000 });
   await chain.mine(confirmations);
-  for (const id of ids) await depositReaches(app.db, id, ['confirmed']);
-  for (const id of ids) expect(await creditsOf(app.db, id)).toHaveLength(1);
-  await receiver.waitForDeliveries(4, (d) => d.answered === 200 && txs.some((tx) => tx.hash === d.json.tx_hash), 60_000);
-  for (const [i, tx] of txs.entries()) {
-    const notices = receiver.deliveries().filter((d) => d.answered === 200 && d.json.tx_hash === tx.hash);
-    expect([...new Set(notices.map((d) => d.notificationId))]).toEqual([`${ids[i]}:2`, `${ids[i]}:1`]);
-  }
-  expect((await checkInvariants(app.db)).violations).toEqual([]);
+  await expectConfirmedOnce(txs);
   second.child.kill('SIGTERM');
   await second.exited;
 });
