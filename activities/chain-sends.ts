@@ -5,6 +5,7 @@ import { keccak256, Transaction, type TransactionRequest } from 'ethers';
 import {
   attemptOf,
   getChainTx,
+  getChainTxs,
   LIVE_STATUSES,
   markBroadcast,
   recordOutcome,
@@ -102,6 +103,36 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
     return tx;
   }
 
+  /** Broadcasts a persisted transaction as read: one no longer live is left alone. */
+  async function broadcastPersisted(tx: ChainTxRecord): Promise<BroadcastResult> {
+    if (!LIVE_STATUSES.includes(tx.status)) return { result: 'known' };
+    return broadcast(await chains.forChain(tx.chainId), tx);
+  }
+
+  /** signTokenTransfer's work, with the persisted transaction it signed or found (read in this call). */
+  async function sign(send: TokenSend): Promise<{ sent: SignedSend; tx: ChainTxRecord } | { short: { code: 'wallets_short' | 'chain_tx_reverted'; message: string } }> {
+    const done = await attemptOf(db, send.reference, 0);
+    if (done) return found(done, send.network);
+    const client = await chains.forChain(send.chainId);
+    const data = ERC20.encodeFunctionData('transfer', [send.recipient, BigInt(send.units)]);
+    const fees = await client.feeData();
+    const shortfalls: string[] = [];
+    let reverts: string | undefined;
+    // The collection wallet's row is read only when the hot one is short.
+    for (const walletOf of [hotWallet, collectionWallet]) {
+      const wallet = await walletOf(db, send.network);
+      const attempt = await signFrom(wallet, send, data, fees);
+      if ('sent' in attempt) return attempt;
+      shortfalls.push(`${wallet.kind} wallet ${attempt.short}`);
+      if (attempt.reverts) reverts = attempt.short;
+    }
+    // Another run of this send may have persisted it while this one found the wallets short (its send counted as ours).
+    const other = await attemptOf(db, send.reference, 0);
+    if (other) return found(other, send.network);
+    if (reverts) return { short: { code: 'chain_tx_reverted', message: `the token transfer would revert: ${reverts}` } };
+    return { short: { code: 'wallets_short', message: `no wallet can pay it: ${shortfalls.join('; ')}` } };
+  }
+
   const activities = {
     /**
      * Signs `send` from the first of the network's hot and collection wallets that holds the tokens and the gas (what our
@@ -110,21 +141,8 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
      */
     async signTokenTransfer(send: TokenSend): Promise<SignTokenTransferResult> {
       return failingAsDomain(async () => {
-        const done = await attemptOf(db, send.reference, 0);
-        if (done) return { sent: await signedSend(db, done, send.network) };
-        const client = await chains.forChain(send.chainId);
-        const data = ERC20.encodeFunctionData('transfer', [send.recipient, BigInt(send.units)]);
-        const fees = await client.feeData();
-        const shortfalls: string[] = [];
-        let reverts: string | undefined;
-        for (const wallet of [await hotWallet(db, send.network), await collectionWallet(db, send.network)]) {
-          const attempt = await signFrom(wallet, send, data, fees);
-          if ('sent' in attempt) return attempt;
-          shortfalls.push(`${wallet.kind} wallet ${attempt.short}`);
-          if (attempt.reverts) reverts = attempt.short;
-        }
-        if (reverts) return { short: { code: 'chain_tx_reverted', message: `the token transfer would revert: ${reverts}` } };
-        return { short: { code: 'wallets_short', message: `no wallet can pay it: ${shortfalls.join('; ')}` } };
+        const signed = await sign(send);
+        return 'sent' in signed ? { sent: signed.sent } : signed;
       });
     },
 
@@ -133,18 +151,17 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
      * run finds the persisted transaction and gives the node the same bytes.
      */
     async sendTokenTransfer(send: TokenSend): Promise<SignTokenTransferResult> {
-      const signed = await activities.signTokenTransfer(send);
-      if ('sent' in signed) await activities.broadcastChainTx(send.chainId, signed.sent.hash);
-      return signed;
+      return failingAsDomain(async () => {
+        const signed = await sign(send);
+        if (!('sent' in signed)) return signed;
+        await broadcastPersisted(signed.tx);
+        return { sent: signed.sent };
+      });
     },
 
     /** Broadcasts a persisted transaction's bytes (again). Idempotent: a node that has them answers known. */
     async broadcastChainTx(chainId: number, hash: string): Promise<BroadcastResult> {
-      return failingAsDomain(async () => {
-        const tx = await chainTx(chainId, hash);
-        if (!LIVE_STATUSES.includes(tx.status)) return { result: 'known' };
-        return broadcast(await chains.forChain(chainId), tx);
-      });
+      return failingAsDomain(async () => broadcastPersisted(await chainTx(chainId, hash)));
     },
 
     /** No node knows any attempt: broadcasts them again, newest first, until one is taken. Returns the hash taken, if any. */
@@ -170,7 +187,9 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
      */
     async observeChainTx(chainId: number, hashes: string[]): Promise<ChainTxObservation> {
       return failingAsDomain(async () => {
-        const latest = await chainTx(chainId, hashes[hashes.length - 1]);
+        const attempts = await getChainTxs(db, chainId, hashes);
+        const latest = attempts.find((tx) => tx.hash === hashes[hashes.length - 1]);
+        if (!latest) throw new Error(`no persisted transaction ${hashes[hashes.length - 1]} on chain ${chainId}`);
         const client = await chains.forChain(chainId);
         const [head, receipts, minedNonces] = await Promise.all([
           client.blockNumber(),
@@ -188,7 +207,7 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
           known = pooled.some((t) => t !== null);
           marketAbove = isMarketAbove(latest, fees);
         }
-        await recordSighting(db, chainId, hashes, mined);
+        await recordSighting(db, chainId, attempts, mined);
         return { head: Math.max(head, mined?.blockNumber ?? 0), mined, known, minedNonces, nonce: latest.nonce, marketAbove };
       });
     },
@@ -239,7 +258,12 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
   return activities;
 
   /** One wallet's try: its balances against the send and what our unmined sends from it still take, then the signature. */
-  async function signFrom(wallet: NetworkWallet, send: TokenSend, data: string, fees: FeeData): Promise<{ sent: SignedSend } | { short: string; reverts?: boolean }> {
+  async function signFrom(
+    wallet: NetworkWallet,
+    send: TokenSend,
+    data: string,
+    fees: FeeData,
+  ): Promise<{ sent: SignedSend; tx: ChainTxRecord } | { short: string; reverts?: boolean }> {
     const client = await chains.forChain(send.chainId);
     const from = wallet.address;
     const [tokenBalance, gasBalance, chainNext] = await Promise.all([
@@ -269,9 +293,8 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
 
     // Read now, not under the sender's lock: signing there then needs no other connection of the pool.
     const key = await signer.keyOf(from);
+    // A reference persisted already (by another run) is found by the catch below: its insert fails on (reference, attempt).
     return withSender(db, send.chainId, from, async (sender) => {
-      const existing = await sender.existing(send.reference);
-      if (existing) return { sent: await signedSend(db, existing, send.network) };
       const reserved = await sender.reserved(send.token);
       if (tokenBalance - reserved.tokenUnits < units) {
         return { short: `holds ${tokens(tokenBalance)} of which our unmined sends take ${tokens(reserved.tokenUnits)}, ${tokens(units)} needed` };
@@ -309,25 +332,22 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
         ...feeFields,
         raw,
       });
-      return { sent: { hash: tx.hash, nonce, wallet: { kind: wallet.kind, address: from }, confirmWorkflowId: confirmationWorkflowId(send.chainId, tx.hash) } };
+      return { sent: { hash: tx.hash, nonce, wallet: { kind: wallet.kind, address: from }, confirmWorkflowId: confirmationWorkflowId(send.chainId, tx.hash) }, tx };
     }).catch(async (err) => {
       // Another run of this activity persisted the reference's transaction first (from this wallet or the other one).
       if ((err as { code?: string }).code !== 'ER_DUP_ENTRY') throw err;
       const first = await attemptOf(db, send.reference, 0);
       if (!first) throw err;
-      return { sent: await signedSend(db, first, send.network) };
+      return found(first, send.network);
     });
   }
-}
 
-async function signedSend(db: Db, tx: ChainTxRecord, network: string): Promise<SignedSend> {
-  const hot = await hotWallet(db, network);
-  return {
-    hash: tx.hash,
-    nonce: tx.nonce,
-    wallet: { kind: hot.address === tx.from ? 'hot' : 'collection', address: tx.from },
-    confirmWorkflowId: confirmationWorkflowId(tx.chainId, tx.hash),
-  };
+  /** The send a reference persisted already, as signTokenTransfer answers it. */
+  async function found(tx: ChainTxRecord, network: string): Promise<{ sent: SignedSend; tx: ChainTxRecord }> {
+    const hot = await hotWallet(db, network);
+    const kind = hot.address === tx.from ? 'hot' : 'collection';
+    return { sent: { hash: tx.hash, nonce: tx.nonce, wallet: { kind, address: tx.from }, confirmWorkflowId: confirmationWorkflowId(tx.chainId, tx.hash) }, tx };
+  }
 }
 
 /** Whether the fee market now asks more than a transaction pays: it may wait behind dearer ones for good. */

@@ -135,10 +135,12 @@ export interface SenderLock {
    * stepped over, not collided with) and never leaves a nonce it handed out behind (invariant 2).
    */
   nextNonce(chainNext: number): number;
-  /** Persists the signed transaction (status signed) and moves the allocator past its nonce. */
+  /**
+   * Persists the signed transaction (status signed) and moves the allocator past its nonce. A reference that has this
+   * attempt already (another run of the send, committed or earlier in the group) fails with ER_DUP_ENTRY: only this
+   * send's savepoint is rolled back, and its caller hears of the error once the group is committed.
+   */
   record(tx: NewChainTx): Promise<ChainTxRecord>;
-  /** The send a reference made already, if any (its first signature). */
-  existing(reference: string): Promise<ChainTxRecord | undefined>;
 }
 
 /**
@@ -171,6 +173,8 @@ interface Waiting {
 }
 const waiting = new Map<string, Waiting[]>();
 const draining = new Set<string>();
+/** `chainId:address` of the allocator rows this process made or found: each is inserted once, not before every group. */
+const allocatorRows = new Set<string>();
 
 async function drain(db: Db, chainId: number, address: string, key: string): Promise<void> {
   draining.add(key);
@@ -180,19 +184,24 @@ async function drain(db: Db, chainId: number, address: string, key: string): Pro
       const group = queue.splice(0, MAX_GROUP);
       if (queue.length === 0) waiting.delete(key);
       if (group.length === 0) return;
-      await runGroup(db, chainId, address, group);
+      await runGroup(db, chainId, address, key, group);
     }
   } finally {
     draining.delete(key);
   }
 }
 
-async function runGroup(db: Db, chainId: number, address: string, group: Waiting[]): Promise<void> {
+async function runGroup(db: Db, chainId: number, address: string, key: string, group: Waiting[]): Promise<void> {
   const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
   try {
-    await db.raw('INSERT IGNORE INTO chain_nonces (chain_id, address, next_nonce) VALUES (?, ?, 0)', [chainId, address]);
-    await db.transaction(async (trx) => {
+    // Once per process and sender: only forgetChainSends deletes the row, and it forgets that it was made.
+    if (!allocatorRows.has(key)) {
+      await db.raw('INSERT IGNORE INTO chain_nonces (chain_id, address, next_nonce) VALUES (?, ?, 0)', [chainId, address]);
+      allocatorRows.add(key);
+    }
+    const locked = await db.transaction(async (trx) => {
       const row = await trx('chain_nonces').where({ chain_id: chainId, address }).forUpdate().first('next_nonce');
+      if (!row) return false;
       const state: GroupState = { stored: Number(row.next_nonce), unmined: undefined };
       for (const { work } of group) {
         let recorded: NewChainTx | undefined;
@@ -210,7 +219,13 @@ async function runGroup(db: Db, chainId: number, address: string, group: Waiting
           outcomes.push({ ok: false, error });
         }
       }
+      return true;
     });
+    if (!locked) {
+      // Another process forgot the chain's sends (forgetChainSends) since this one made the row: made again, then locked.
+      allocatorRows.delete(key);
+      return runGroup(db, chainId, address, key, group);
+    }
   } catch (error) {
     for (const { reject } of group) reject(error);
     return;
@@ -282,10 +297,6 @@ function senderLock(trx: Knex.Transaction, chainId: number, address: string, gro
       onRecord(tx);
       return { ...tx, status: 'signed', blockNumber: null, blockHash: null, createdAt: new Date().toISOString(), broadcastAt: null };
     },
-    async existing(reference) {
-      const found = await trx('chain_txs').where({ reference, attempt: 0 }).first();
-      return found && toRecord(found);
-    },
   };
 }
 
@@ -298,6 +309,12 @@ export async function recordReplacement(db: Db, tx: NewChainTx): Promise<ChainTx
 export async function getChainTx(db: Db, chainId: number, hash: string): Promise<ChainTxRecord | undefined> {
   const row = await db('chain_txs').where({ chain_id: chainId, hash }).first();
   return row && toRecord(row);
+}
+
+/** The transactions of `hashes` we have on a chain, in no particular order. */
+export async function getChainTxs(db: Db, chainId: number, hashes: string[]): Promise<ChainTxRecord[]> {
+  const rows = await db('chain_txs').where({ chain_id: chainId }).whereIn('hash', hashes);
+  return rows.map(toRecord);
 }
 
 export async function attemptOf(db: Db, reference: string, attempt: number): Promise<ChainTxRecord | undefined> {
@@ -331,31 +348,42 @@ export async function markBroadcast(db: Db, chainId: number, hash: string): Prom
 }
 
 /**
- * What a look at the chain saw of a nonce's attempts: the one in a block (or none), the others not. An attempt that was
- * mined and is no longer (a reorg) goes back to broadcast. Final states are never changed here.
+ * What a look at the chain saw of a nonce's attempts (`attempts`, their rows as read before the look): the one in a block
+ * (or none), the others not. An attempt that was mined and is no longer (a reorg) goes back to broadcast. Final states are
+ * never changed here, and a row that already says what was seen is not written.
  */
-export async function recordSighting(db: Db, chainId: number, hashes: string[], mined: { hash: string; blockNumber: number; blockHash: string } | null): Promise<void> {
-  await db.transaction(async (trx) => {
-    const others = hashes.filter((h) => h !== mined?.hash);
-    if (others.length) {
-      await trx('chain_txs')
+export async function recordSighting(
+  db: Db,
+  chainId: number,
+  attempts: ChainTxRecord[],
+  mined: { hash: string; blockNumber: number; blockHash: string } | null,
+): Promise<void> {
+  const reorged = attempts.filter((tx) => tx.status === 'mined' && tx.hash !== mined?.hash).map((tx) => tx.hash);
+  const was = mined && attempts.find((tx) => tx.hash === mined.hash);
+  const newlyMined = was && LIVE_STATUSES.includes(was.status) && !(was.status === 'mined' && was.blockNumber === mined.blockNumber && was.blockHash === mined.blockHash) ? mined : null;
+  if (!reorged.length && !newlyMined) return;
+  const write = async (q: Db) => {
+    if (reorged.length) {
+      await q('chain_txs')
         .where({ chain_id: chainId, status: 'mined' })
-        .whereIn('hash', others)
-        .update({ status: 'broadcast', block_number: null, block_hash: null, updated_at: trx.fn.now(3) });
+        .whereIn('hash', reorged)
+        .update({ status: 'broadcast', block_number: null, block_hash: null, updated_at: q.fn.now(3) });
     }
-    if (mined) {
-      await trx('chain_txs')
-        .where({ chain_id: chainId, hash: mined.hash })
+    if (newlyMined) {
+      await q('chain_txs')
+        .where({ chain_id: chainId, hash: newlyMined.hash })
         .whereIn('status', LIVE_STATUSES)
         .update({
           status: 'mined',
-          block_number: mined.blockNumber,
-          block_hash: mined.blockHash,
-          broadcast_at: trx.raw('COALESCE(broadcast_at, NOW(3))'),
-          updated_at: trx.fn.now(3),
+          block_number: newlyMined.blockNumber,
+          block_hash: newlyMined.blockHash,
+          broadcast_at: q.raw('COALESCE(broadcast_at, NOW(3))'),
+          updated_at: q.fn.now(3),
         });
     }
-  });
+  };
+  // One statement is atomic by itself; two (a reorg that mined another attempt) go together.
+  await (reorged.length && newlyMined ? db.transaction(write) : write(db));
 }
 
 /** The final state of a nonce's attempts: the winner confirmed or failed and the others replaced, or all dropped. Idempotent. */
@@ -365,19 +393,21 @@ export async function recordOutcome(
   hashes: string[],
   outcome: { winner: string; status: 'confirmed' | 'failed'; blockNumber: number; blockHash: string } | { dropped: true },
 ): Promise<void> {
-  await db.transaction(async (trx) => {
+  const losers = 'dropped' in outcome ? [] : hashes.filter((h) => h !== outcome.winner);
+  const write = async (q: Db) => {
     if ('dropped' in outcome) {
-      await trx('chain_txs').where({ chain_id: chainId }).whereIn('hash', hashes).update({ status: 'dropped', updated_at: trx.fn.now(3) });
+      await q('chain_txs').where({ chain_id: chainId }).whereIn('hash', hashes).update({ status: 'dropped', updated_at: q.fn.now(3) });
       return;
     }
-    await trx('chain_txs')
+    await q('chain_txs')
       .where({ chain_id: chainId, hash: outcome.winner })
-      .update({ status: outcome.status, block_number: outcome.blockNumber, block_hash: outcome.blockHash, updated_at: trx.fn.now(3) });
-    const losers = hashes.filter((h) => h !== outcome.winner);
+      .update({ status: outcome.status, block_number: outcome.blockNumber, block_hash: outcome.blockHash, updated_at: q.fn.now(3) });
     if (losers.length) {
-      await trx('chain_txs').where({ chain_id: chainId }).whereIn('hash', losers).update({ status: 'replaced', block_number: null, block_hash: null, updated_at: trx.fn.now(3) });
+      await q('chain_txs').where({ chain_id: chainId }).whereIn('hash', losers).update({ status: 'replaced', block_number: null, block_hash: null, updated_at: q.fn.now(3) });
     }
-  });
+  };
+  // One statement is atomic by itself: the winner and its losers go together.
+  await (losers.length ? db.transaction(write) : write(db));
 }
 
 /**
@@ -389,4 +419,5 @@ export async function forgetChainSends(db: Db, chainId: number): Promise<void> {
     await trx('chain_txs').where({ chain_id: chainId }).delete();
     await trx('chain_nonces').where({ chain_id: chainId }).delete();
   });
+  for (const key of allocatorRows) if (key.startsWith(`${chainId}:`)) allocatorRows.delete(key);
 }

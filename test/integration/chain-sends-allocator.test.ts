@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { loadConfig } from '../../config';
 import { createDb, type Db } from '../../db/knex';
-import { chainTxsOf, withSender, type NewChainTx } from '../../db/chain-sends';
+import { attemptOf, chainTxsOf, forgetChainSends, withSender, type NewChainTx } from '../../db/chain-sends';
 
 let db: Db;
 let other: Db;
@@ -44,11 +44,12 @@ function chainTx(chainId: number, from: string, nonce: number, reference: string
   };
 }
 
-/** A send as signTokenTransfer makes one: the reference's existing one, or the next nonce with what is in flight counted. */
+/**
+ * A send as signTokenTransfer makes one: the next nonce with what is in flight counted, or, when the reference has its
+ * send already (its insert fails as a duplicate), that one.
+ */
 function send(chainId: number, from: string, reference: string, options: { failAfterRecord?: boolean } = {}) {
   return withSender(db, chainId, from, async (sender) => {
-    const existing = await sender.existing(reference);
-    if (existing) return { nonce: existing.nonce, reserved: null };
     const reserved = await sender.reserved('0x5fbdb2315678afecb367f032d93f642f64180aa3');
     const tx = await sender.record(chainTx(chainId, from, sender.nextNonce(0), reference));
     if (options.failAfterRecord) throw new Error(`the signer of ${reference} failed`);
@@ -57,8 +58,13 @@ function send(chainId: number, from: string, reference: string, options: { failA
     return { nonce: tx.nonce, hash: tx.hash, reserved: reserved.tokenUnits, seenBeforeCommit: seen !== undefined };
   }).then(async (result) => {
     // Heard once committed: another connection sees it as the caller hears of it.
-    const seen = 'hash' in result ? await other('chain_txs').where({ chain_id: chainId, hash: result.hash }).first('nonce') : undefined;
-    return { ...result, seenWhenHeard: seen !== undefined };
+    const seen = await other('chain_txs').where({ chain_id: chainId, hash: result.hash }).first('nonce');
+    return { ...result, seenWhenHeard: seen !== undefined, duplicate: false };
+  }).catch(async (err) => {
+    if ((err as { code?: string }).code !== 'ER_DUP_ENTRY') throw err;
+    const first = await attemptOf(db, reference, 0);
+    if (!first) throw err;
+    return { nonce: first.nonce, duplicate: true };
   });
 }
 
@@ -102,9 +108,58 @@ it('returns the first send of a reference to a second call, in the same group or
   const from = freshAddress();
   const ref = `ref-${randomUUID()}`;
 
-  const [a, b] = await Promise.all([send(chainId, from, ref), send(chainId, from, ref)]);
+  // Given a send alone in the first group, so that the next ones queue behind it and go together in the second
+  const before = send(chainId, from, `ref-${randomUUID()}`);
+  // When the same reference is sent twice in that group, with another send after them, and once more later
+  const [a, b, after] = await Promise.all([send(chainId, from, ref), send(chainId, from, ref), send(chainId, from, `ref-${randomUUID()}`)]);
   const c = await send(chainId, from, ref);
 
-  expect([a.nonce, b.nonce, c.nonce]).toEqual([0, 0, 0]);
+  // Then the repeats get the first one's send: the duplicate was rolled back alone, and took no nonce
+  expect((await before).nonce).toBe(0);
+  expect([a, b, c].map((r) => [r.nonce, r.duplicate])).toEqual([
+    [1, false],
+    [1, true],
+    [1, true],
+  ]);
+  expect(after.nonce).toBe(2);
   expect(await chainTxsOf(db, ref)).toHaveLength(1);
+  expect(await nextNonce(chainId, from)).toBe(3);
+});
+
+it('makes the allocator row once per process and sender, and again after forgetChainSends', async () => {
+  const chainId = freshChainId();
+  const from = freshAddress();
+  const inserts: string[] = [];
+  const listen = ({ sql }: { sql: string }) => {
+    if (/insert ignore into chain_nonces/i.test(sql)) inserts.push(sql);
+  };
+  db.on('query', listen);
+  try {
+    // Given two sends from one address: one insert of its allocator row
+    await send(chainId, from, `ref-${randomUUID()}`);
+    await send(chainId, from, `ref-${randomUUID()}`);
+    expect(inserts).toHaveLength(1);
+
+    // When the chain's sends are forgotten, then the next send makes the row again and starts from nonce 0
+    await forgetChainSends(db, chainId);
+    expect((await send(chainId, from, `ref-${randomUUID()}`)).nonce).toBe(0);
+    expect(inserts).toHaveLength(2);
+    expect(await nextNonce(chainId, from)).toBe(1);
+  } finally {
+    db.removeListener('query', listen);
+  }
+});
+
+it('makes the allocator row again when another process deleted it after this one made it', async () => {
+  const chainId = freshChainId();
+  const from = freshAddress();
+  await send(chainId, from, `ref-${randomUUID()}`);
+
+  // Given the address's sends and allocator row deleted through another connection (forgetChainSends elsewhere)
+  await other('chain_txs').where({ chain_id: chainId }).delete();
+  await other('chain_nonces').where({ chain_id: chainId }).delete();
+
+  // When it sends again, then the row is made again and the send goes through
+  expect((await send(chainId, from, `ref-${randomUUID()}`)).nonce).toBe(0);
+  expect(await nextNonce(chainId, from)).toBe(1);
 });
