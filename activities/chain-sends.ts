@@ -46,6 +46,8 @@ export interface SignedSend {
   wallet: { kind: NetworkWallet['kind']; address: string };
   /** ChainConfirmationWorkflow's ID for this transaction. */
   confirmWorkflowId: string;
+  /** When sendTokenTransfer gave a node the bytes (ms since the epoch); absent when it found them broadcast before. */
+  broadcastAt?: number;
 }
 
 export type SignTokenTransferResult = { sent: SignedSend } | { short: { code: 'wallets_short' | 'chain_tx_reverted'; message: string } };
@@ -154,8 +156,9 @@ export function chainSendActivities({ db, chains, signer }: ChainSendDeps) {
       return failingAsDomain(async () => {
         const signed = await sign(send);
         if (!('sent' in signed)) return signed;
+        const wasLive = LIVE_STATUSES.includes(signed.tx.status);
         await broadcastPersisted(signed.tx);
-        return { sent: signed.sent };
+        return { sent: wasLive ? { ...signed.sent, broadcastAt: Date.now() } : signed.sent };
       });
     },
 

@@ -1,5 +1,5 @@
-// NotificationWorkflow's activities: record the notification, send it as a signed webhook (one attempt per activity
-// attempt, each recorded), give a run up.
+// NotificationWorkflow's activities (and a payout's, for its first attempt): record the notification, send it as a signed
+// webhook (one attempt per activity attempt, each recorded), give a run up.
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
@@ -56,13 +56,16 @@ export function notifyActivities(db: Db, webhooks: WebhookSettings) {
     },
 
     /**
-     * Idempotent by notification id: the first call records it pending; later calls (a second start, a redelivery) find it.
-     * The same id with another payload is exists_with_different_fields.
+     * Idempotent by notification id: the first call records it pending, delivered by the calling workflow; later calls (a
+     * second start, a redelivery) find it, and the notification's own NotificationWorkflow takes it over. The same id with
+     * another payload is exists_with_different_fields.
      */
     async recordNotification(request: NotificationRequest): Promise<DeliveryPlan> {
       return failingAsDomain(async () => {
         const payloadDigest = digestOf(request);
-        const stored = await insertNotification(db, { ...request, payloadDigest, body: webhookBody(request.payload) });
+        const workflowId = Context.current().info.workflowExecution?.workflowId ?? null;
+        const record = { id: request.id, channel: request.channel, payload: request.payload, payloadDigest, body: webhookBody(request.payload), workflowId };
+        const stored = await insertNotification(db, record, workflowId === notificationWorkflowId(request.id));
         if (stored.payloadDigest !== payloadDigest || stored.channel !== request.channel) {
           throw new DomainError('exists_with_different_fields', `notification ${request.id} exists with another channel or payload`);
         }

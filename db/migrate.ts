@@ -10,6 +10,7 @@ import * as deposits from './migrations/0006_deposits';
 import * as withdrawals from './migrations/0007_withdrawals';
 import * as notifications from './migrations/0008_notifications';
 import * as checkout from './migrations/0009_checkout';
+import * as notificationWorkflows from './migrations/0010_notification_workflows';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): 
   '0007_withdrawals': withdrawals,
   '0008_notifications': notifications,
   '0009_checkout': checkout,
+  '0010_notification_workflows': notificationWorkflows,
 };
 
 const source: Knex.MigrationSource<string> = {

@@ -1,6 +1,6 @@
-// Outgoing notifications and their delivery attempts: written by NotificationWorkflow's activities, read by the admin API,
-// which also queues a redelivery here.
-import type { NotificationChannel } from '../domain/notification';
+// Outgoing notifications and their delivery attempts: written by the delivering workflow's activities (NotificationWorkflow,
+// or a payout's first attempt), read by the admin API, which also queues a redelivery here.
+import { notificationWorkflowId, type NotificationChannel } from '../domain/notification';
 import type { Db } from './knex';
 
 export type NotificationState = 'pending' | 'delivered' | 'failed';
@@ -24,6 +24,8 @@ export interface NotificationRecord {
   deliveredAt: string | null;
   failedAt: string | null;
   createdAt: string;
+  /** The workflow delivering it: the payout that made the first attempt, or the notification's own NotificationWorkflow. */
+  workflowId: string;
   /** The list's cursor. */
   seq: number;
 }
@@ -61,6 +63,7 @@ interface NotificationRow {
   delivered_at: string | null;
   failed_at: string | null;
   created_at: string;
+  workflow_id: string | null;
 }
 
 const MAX_ERROR_LENGTH = 500;
@@ -82,6 +85,7 @@ const toRecord = (r: NotificationRow): NotificationRecord => ({
   deliveredAt: isoOrNull(r.delivered_at),
   failedAt: isoOrNull(r.failed_at),
   createdAt: isoTime(r.created_at),
+  workflowId: r.workflow_id ?? notificationWorkflowId(r.id),
   seq: Number(r.seq),
 });
 
@@ -90,18 +94,20 @@ export async function getNotification(db: Db, id: string): Promise<NotificationR
   return row && toRecord(row);
 }
 
-/** Records a notification, pending, unless its id is recorded already; returns the stored one (whose digest the caller compares). */
+/**
+ * Records a notification, pending, delivered by `workflowId`, unless its id is recorded already; returns the stored one
+ * (whose digest the caller compares). With `takeOver`, a notification recorded already is delivered by `workflowId` from now.
+ */
 export async function insertNotification(
   db: Db,
-  n: { id: string; channel: NotificationChannel; payload: NotificationRecord['payload']; payloadDigest: string; body: string },
+  n: { id: string; channel: NotificationChannel; payload: NotificationRecord['payload']; payloadDigest: string; body: string; workflowId: string | null },
+  takeOver: boolean,
 ): Promise<NotificationRecord> {
-  await db.raw('INSERT IGNORE INTO notifications (id, channel, payload, payload_digest, body) VALUES (?, ?, ?, ?, ?)', [
-    n.id,
-    n.channel,
-    JSON.stringify(n.payload),
-    n.payloadDigest,
-    n.body,
-  ]);
+  await db.raw(
+    'INSERT INTO notifications (id, channel, payload, payload_digest, body, workflow_id) VALUES (?, ?, ?, ?, ?, ?) ' +
+      'ON DUPLICATE KEY UPDATE workflow_id = IF(?, VALUES(workflow_id), workflow_id)',
+    [n.id, n.channel, JSON.stringify(n.payload), n.payloadDigest, n.body, n.workflowId, takeOver],
+  );
   return (await getNotification(db, n.id))!;
 }
 

@@ -1,5 +1,6 @@
 // Outgoing notifications (M2Pool's topup / withdraw / pay results, seed 002): what a workflow asks to be delivered.
-// NotificationWorkflow (`notify-{id}`) delivers it as a signed webhook, retried durably, and records each attempt.
+// NotificationWorkflow (`notify-{id}`) delivers it as a signed webhook, retried durably, and records each attempt; a payout
+// makes the first attempt itself and starts NotificationWorkflow only when that attempt fails.
 
 export type NotificationChannel = 'topup' | 'withdraw' | 'pay';
 
@@ -15,6 +16,11 @@ export interface NotificationRequest {
    * tx_hash). Amounts are decimal strings here; the wire writes them as exact JSON numbers, as M2Pool's consumers expect.
    */
   payload: Record<string, string | number | null>;
+  /**
+   * Attempts at delivery run `run` made before NotificationWorkflow took the notification over (by the workflow that sent it
+   * first, e.g. a payout): the workflow makes no immediate attempt of its own and numbers its attempts after these.
+   */
+  attemptsMade?: { run: number; attempts: number };
 }
 
 export const notificationWorkflowId = (id: string): string => `notify-${id}`;

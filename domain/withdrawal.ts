@@ -129,6 +129,8 @@ export interface FollowChainTx extends ChainTxFollowSettings {
   hash: string;
   /** Blocks on top of the transaction's own before it is final. */
   confirmations: number;
+  /** When the payout gave a node the transaction (ms since the epoch), if it knows: the first look is timed from it. */
+  broadcastAt?: number;
 }
 
 /** What one look at the chain found of a transaction and its replacements (one nonce, several hashes). */

@@ -20,7 +20,6 @@ import { getNetwork, getToken } from '../db/networks';
 import { depositAddressFor } from '../db/wallets';
 import { toBaseUnits } from '../domain/chain';
 import { notificationWorkflowId } from '../domain/notification';
-import { finalNotificationId } from '../domain/withdrawal';
 import { scannerStartOptions } from '../domain/deposit';
 import { donationStartOptions, donationStatusQuery, refundStartOptions, type DonationOrder } from '../domain/donation';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
@@ -34,11 +33,11 @@ import { givenFundedUsers, startBatch } from './fixtures';
 
 /** Each scenario and the histories it records, in the order they run. */
 const SCENARIOS = {
-  deposits: ['deposit-confirmed', 'chain-scanner'],
+  deposits: ['deposit-confirmed', 'notification-delivered', 'chain-scanner'],
   donations: ['donation-paid-by-poll', 'refund-succeeded', 'donation-expired'],
   batches: ['batch-payout-completed'],
   transfers: ['transfer-posted', 'transfer-insufficient-funds', 'credit-posted'],
-  withdrawals: ['withdrawal-confirmed', 'chain-confirmation-confirmed', 'notification-delivered'],
+  withdrawals: ['withdrawal-confirmed', 'chain-confirmation-confirmed'],
   'merchant-payments': ['merchant-payment-confirmed'],
   checkout: ['checkout-paid'],
 } satisfies Record<string, string[]>;
@@ -99,6 +98,11 @@ async function recordDeposits(db: Db, client: Client, taskQueue: string, uid: nu
     const deposit = client.workflow.getHandle(depositId);
     await deposit.result();
     await record('deposit-confirmed', deposit);
+    // Its final notification (status 1), a child left running when the deposit closed: it may still be delivering.
+    const notification = client.workflow.getHandle<typeof NotificationWorkflow>(notificationWorkflowId(`${depositId}:1`));
+    const outcome = await notification.result();
+    if (outcome.state !== 'delivered') throw new Error(`${notification.workflowId} ended ${outcome.state}`);
+    await record('notification-delivered', notification);
     await scanner.terminate('recorded');
     await record('chain-scanner', scanner);
   } finally {
@@ -107,7 +111,7 @@ async function recordDeposits(db: Db, client: Client, taskQueue: string, uid: nu
 }
 
 /**
- * WithdrawalWorkflow (confirmed), its ChainConfirmationWorkflow and its final NotificationWorkflow (delivered), and
+ * WithdrawalWorkflow (confirmed, its final notification delivered by itself), its ChainConfirmationWorkflow, and
  * MerchantPaymentWorkflow (confirmed), over the stack's chain `local`: USDT of a user's ledger balance sent from the hot
  * wallet to a fresh address, started as the API starts them, confirmed by the blocks the node mines.
  */
@@ -126,11 +130,6 @@ async function recordChainPayouts(deps: ChainPayoutDeps, uid: number, chosen: Se
     await record('withdrawal-confirmed', withdrawal);
     const follower = await childOf<typeof ChainConfirmationWorkflow>(deps.client, withdrawal, 'ChainConfirmationWorkflow');
     await record('chain-confirmation-confirmed', follower);
-    // Left running when the withdrawal closed: it may still be delivering.
-    const notification = deps.client.workflow.getHandle<typeof NotificationWorkflow>(notificationWorkflowId(finalNotificationId(withdrawal.workflowId)));
-    const outcome = await notification.result();
-    if (outcome.state !== 'delivered') throw new Error(`${notification.workflowId} ended ${outcome.state}`);
-    await record('notification-delivered', notification);
   }
   if (chosen.has('merchant-payment-confirmed')) {
     const { view } = await startMerchantPayment(deps, { ...payment, queueId: `history-p-${stamp}`, orderId: `history-order-${stamp}`, toAddress: Wallet.createRandom().address });

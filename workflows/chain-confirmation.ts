@@ -3,10 +3,10 @@
 // transaction's use of the nonce has them. On the way it broadcasts the persisted bytes again when no node knows them,
 // replaces a stuck attempt with a dearer one (past a threshold, or when asked), and keeps following through reorgs: a
 // transaction reorged out may come back.
-import { condition, continueAsNew, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, patched, proxyActivities, proxyLocalActivities, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { chainSendActivities } from '../activities/chain-sends';
 import { PaymentStatus } from '../domain/search-attributes';
-import { LOCAL_CHAIN_OUTCOME, LOCAL_CHAIN_READS, since } from './patches';
+import { FOLLOW_FROM_CONFIRMATIONS, LOCAL_CHAIN_OUTCOME, LOCAL_CHAIN_READS, since } from './patches';
 import { bumpFeeSignal, chainTxStatusQuery } from '../domain/withdrawal';
 import type { ChainTxEvent, ChainTxEventKind, ChainTxObservation, ChainTxOutcome, ChainTxProgress, FollowChainTx } from '../domain/withdrawal';
 
@@ -17,14 +17,20 @@ const CHAIN_CALL = { startToCloseTimeout: '30s', retry: { initialInterval: '1s',
 const tasks = proxyActivities<Activities>(CHAIN_CALL);
 const { rebroadcastChainTx, rebroadcastPredecessors, replaceChainTx } = tasks;
 // Since LOCAL_CHAIN_READS (see deposit.ts), the look at the chain is a local activity: no task of its own on the server;
-// since LOCAL_CHAIN_OUTCOME, the outcome (a DB write) is recorded by a local activity too.
+// since LOCAL_CHAIN_OUTCOME, the outcome (a DB write) is recorded by a local activity too. Both since
+// FOLLOW_FROM_CONFIRMATIONS, without patches of their own.
 const locals = proxyLocalActivities<Activities>(CHAIN_CALL);
-const observeChainTx = since(LOCAL_CHAIN_READS, locals.observeChainTx, tasks.observeChainTx);
-const recordChainTxOutcome = since(LOCAL_CHAIN_OUTCOME, locals.recordChainTxOutcome, tasks.recordChainTxOutcome);
+const observeEarlier = since(LOCAL_CHAIN_READS, locals.observeChainTx, tasks.observeChainTx);
+const recordEarlier = since(LOCAL_CHAIN_OUTCOME, locals.recordChainTxOutcome, tasks.recordChainTxOutcome);
 
 /** Looks at the chain per run before continuing as new, so the history stays small however long a transaction waits. */
 const POLLS_PER_RUN = 500;
 const EVENTS_KEPT = 100;
+/**
+ * The first look comes when the confirmations may be there (one interval to be mined, one per confirmation) from the
+ * broadcast, or this many intervals after it.
+ */
+const FIRST_LOOK_MAX_INTERVALS = 4;
 
 /** What a run hands to the next one when it continues as new. */
 export interface FollowState {
@@ -41,6 +47,9 @@ export interface FollowState {
 }
 
 export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: FollowState): Promise<ChainTxOutcome> {
+  const current = patched(FOLLOW_FROM_CONFIRMATIONS);
+  const observeChainTx = current ? locals.observeChainTx : observeEarlier;
+  const recordChainTxOutcome = current ? locals.recordChainTxOutcome : recordEarlier;
   const state: FollowState = carried ?? { hashes: [input.hash], sentAt: Date.now(), mined: null, nonceUsedAt: null, bumps: 0, bumpRequested: false, events: [] };
   let confirmations = 0;
   let status: ChainTxProgress['status'] = state.mined ? 'mined' : 'pending';
@@ -65,8 +74,9 @@ export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: 
       state.nonceUsedAt = null;
       state.bumpRequested = false;
       confirmations = seen.head - seen.mined.blockNumber;
-      setStatus('mined');
-      if (confirmations < input.confirmations) return undefined;
+      const confirmed = confirmations >= input.confirmations;
+      if (!(current && confirmed)) setStatus('mined');
+      if (!confirmed) return undefined;
       const final = seen.mined.status === 1 ? 'confirmed' : 'failed';
       await recordChainTxOutcome(input.chainId, state.hashes, { winner: seen.mined.hash, status: final, ...state.mined });
       setStatus(final);
@@ -118,6 +128,11 @@ export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: 
     return undefined;
   }
 
+  // Since FOLLOW_FROM_CONFIRMATIONS a new follow looks first when the confirmations may be there, not at once (the
+  // transaction was broadcast just before): most transactions are then seen final at the first look. A fee bump asked for
+  // meanwhile is not kept waiting.
+  const firstLookAt = (input.broadcastAt ?? state.sentAt) + input.pollMs * Math.min(input.confirmations + 1, FIRST_LOOK_MAX_INTERVALS);
+  if (current && !carried && firstLookAt > Date.now()) await condition(() => state.bumpRequested, firstLookAt - Date.now());
   for (let polls = 0; ; polls++) {
     const outcome = await step(await observeChainTx(input.chainId, state.hashes));
     if (outcome) return outcome;

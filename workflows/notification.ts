@@ -9,6 +9,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   TemporalFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -63,15 +64,19 @@ export async function NotificationWorkflow(request: NotificationRequest): Promis
   });
   // Since FIRST_DELIVERY_LOCAL, the first attempt is a local activity: a receiver that answers at once costs the server
   // no task of its own. Any failure goes on to the retried activity above, its attempts numbered after this one.
-  let priorAttempts = 0;
-  if (patched(FIRST_DELIVERY_LOCAL)) {
+  // A notification taken over from the workflow that sent it first has had its immediate attempt: the retried ones follow,
+  // the first after the retry interval, as a retry would.
+  const taken = request.attemptsMade?.run === plan.run ? request.attemptsMade.attempts : 0;
+  if (taken) await sleep(plan.retryInitialMs);
+  let priorAttempts = taken;
+  if (!taken && patched(FIRST_DELIVERY_LOCAL)) {
     try {
       await firstAttempt(request.id, plan.run);
       return finish('delivered', plan.run);
     } catch (err) {
       // A local activity's failure comes as its cause itself (an ApplicationFailure, a TimeoutFailure), not wrapped.
       if (!(err instanceof TemporalFailure) || err instanceof CancelledFailure) throw err;
-      priorAttempts = 1;
+      priorAttempts += 1;
     }
   }
   try {

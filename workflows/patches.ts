@@ -18,3 +18,16 @@ export const ONE_SEND_ACTIVITY = 'one-send-activity';
 export const NOTIFY_BY_ACTIVITY = 'notify-by-activity';
 /** A withdrawal's send (sendTokenTransfer) as a local activity, in the workflow task that took the hold. */
 export const LOCAL_SEND = 'local-send';
+/**
+ * A payout as it runs since this patch, under one marker (each patch also costs an upsert of TemporalChangeVersion): the
+ * send a local activity (as LOCAL_SEND), no 'held' status of its own (the send's 'sent' comes in the same workflow task),
+ * and the final notification's first delivery attempt made by the payout itself, NotificationWorkflow started only when
+ * that attempt fails. Runs from before it take the patches above, in their order.
+ */
+export const PAYOUT_NOTIFIES_ITSELF = 'payout-notifies-itself';
+/**
+ * A followed transaction as it runs since this patch, under one marker: its reads and its outcome as local activities (as
+ * LOCAL_CHAIN_READS and LOCAL_CHAIN_OUTCOME), a first look only once its confirmations may be there, and no 'mined'
+ * status of its own when the look that sees it mined also sees it final.
+ */
+export const FOLLOW_FROM_CONFIRMATIONS = 'follow-from-confirmations';

@@ -6,6 +6,7 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancelledFailure,
   condition,
   ParentClosePolicy,
   patched,
@@ -13,6 +14,7 @@ import {
   proxyLocalActivities,
   setHandler,
   startChild,
+  TemporalFailure,
   upsertSearchAttributes,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
@@ -36,7 +38,7 @@ import {
   type ChainTxOutcome,
 } from '../domain/withdrawal';
 import { ChainConfirmationWorkflow } from './chain-confirmation';
-import { LOCAL_SEND, NOTIFY_BY_ACTIVITY, ONE_SEND_ACTIVITY } from './patches';
+import { LOCAL_SEND, NOTIFY_BY_ACTIVITY, ONE_SEND_ACTIVITY, PAYOUT_NOTIFIES_ITSELF } from './patches';
 
 type PayoutActivities = ReturnType<typeof chainPayoutActivities>;
 type SendActivities = ReturnType<typeof chainSendActivities>;
@@ -44,10 +46,12 @@ type NotifyActivities = ReturnType<typeof notifyActivities>;
 
 // DB writes and the notification's start, as local activities, retried until they succeed: they are idempotent and the
 // payout must reach its end.
-const { holdChainPayout, settleChainPayout, startNotification } = proxyLocalActivities<PayoutActivities & NotifyActivities>({
+const { holdChainPayout, settleChainPayout, recordNotification, startNotification } = proxyLocalActivities<PayoutActivities & NotifyActivities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
+// The final notification's first delivery attempt: one only; NotificationWorkflow retries it when it fails.
+const { deliverWebhook: firstDelivery } = proxyLocalActivities<NotifyActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 1 } });
 // Chain reads and the persisted bytes' broadcast: an RPC outage is waited out. A domain error (no such network or wallet) is final.
 const SEND = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' } } as const;
 const { signTokenTransfer, sendTokenTransfer, broadcastChainTx } = proxyActivities<SendActivities>(SEND);
@@ -62,6 +66,7 @@ export async function MerchantPaymentWorkflow(request: ChainPayoutRequest): Prom
 }
 
 async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress> {
+  const current = patched(PAYOUT_NOTIFIES_ITSELF);
   let progress: ChainPayoutProgress = { id: request.id, status: 'holding', wallet: null, txHash: null, blockNumber: null, failure: null };
   let follower: ChildWorkflowHandle<typeof ChainConfirmationWorkflow> | undefined;
 
@@ -87,30 +92,30 @@ async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress>
     await settleChainPayout(request, settlement);
     const failure = settlement.status === 'failed' ? settlement.failure : null;
     setStatus(settlement.status, { txHash: settlement.txHash, blockNumber: settlement.blockNumber, failure });
-    await notifyOnce(request, settlement.status === 'confirmed' ? 1 : 0, settlement.txHash);
+    await notifyOnce(request, settlement.status === 'confirmed' ? 1 : 0, settlement.txHash, current);
     return progress;
   }
 
   const hold = await holdChainPayout(request);
   if ('refused' in hold) {
     setStatus('refused', { failure: hold.refused });
-    await notifyOnce(request, 0, null);
+    await notifyOnce(request, 0, null, current);
     throw ApplicationFailure.create({ message: hold.refused.message, type: hold.refused.code, nonRetryable: true });
   }
-  setStatus('held');
+  if (!current) setStatus('held');
 
   // Since ONE_SEND_ACTIVITY the broadcast is the signing activity's last step; before it, an activity of its own. Since
   // LOCAL_SEND that activity is a local one, run in the workflow task that took the hold: no task of its own to wait for,
   // and the API, which waits for the hold, hears of it when the transfer is broadcast.
-  const together = patched(ONE_SEND_ACTIVITY);
-  const signed = await sign(request, !together ? signTokenTransfer : patched(LOCAL_SEND) ? sendTokenTransferHere : sendTokenTransfer);
+  const together = current || patched(ONE_SEND_ACTIVITY);
+  const signed = await sign(request, !together ? signTokenTransfer : current || patched(LOCAL_SEND) ? sendTokenTransferHere : sendTokenTransfer);
   if ('failure' in signed) return finish({ status: 'failed', failure: signed.failure, txHash: null, blockNumber: null });
   setStatus('sent', { wallet: signed.wallet, txHash: signed.hash });
   if (!together) await broadcastChainTx(request.chainId, signed.hash);
 
   follower = await startChild(ChainConfirmationWorkflow, {
     workflowId: signed.confirmWorkflowId,
-    args: [{ chainId: request.chainId, hash: signed.hash, confirmations: request.confirmations, ...request.follow }],
+    args: [{ chainId: request.chainId, hash: signed.hash, confirmations: request.confirmations, ...request.follow, ...(current && { broadcastAt: signed.broadcastAt }) }],
     typedSearchAttributes: [
       { key: PaymentKind, value: 'chain_tx' },
       { key: PaymentStatus, value: 'pending' },
@@ -150,13 +155,25 @@ function failureOf(outcome: ChainTxOutcome): ChainPayoutFailure {
 }
 
 /**
- * Starts the payout's one final notification (NotificationWorkflow, which delivers and retries it on its own), left running
- * when this run closes. Its ID is the notification's: a start that happened already is not repeated. Since
- * NOTIFY_BY_ACTIVITY a local activity starts it; before, it was started as a child.
+ * The payout's one final notification. Since PAYOUT_NOTIFIES_ITSELF the payout records it and makes the first delivery
+ * attempt; only when that fails does NotificationWorkflow (which retries on its own, left running when this run closes)
+ * take it over, its attempts numbered after this one. Before, NotificationWorkflow was always started: by a local activity
+ * since NOTIFY_BY_ACTIVITY, as a child before that. Its ID is the notification's: a start made already is not repeated.
  */
-async function notifyOnce(request: ChainPayoutRequest, status: 0 | 1, txHash: string | null): Promise<void> {
+async function notifyOnce(request: ChainPayoutRequest, status: 0 | 1, txHash: string | null, current: boolean): Promise<void> {
   const id = finalNotificationId(request.id);
   const notification: NotificationRequest = { id, channel: notificationChannelOf(request.kind), payload: notificationPayload(request, status, txHash) };
+  if (current) {
+    const plan = await recordNotification(notification);
+    if (plan.state !== 'pending') return;
+    try {
+      return await firstDelivery(id, plan.run);
+    } catch (err) {
+      // A local activity's failure comes as its cause itself (an ApplicationFailure, a TimeoutFailure), not wrapped.
+      if (!(err instanceof TemporalFailure) || err instanceof CancelledFailure) throw err;
+    }
+    return startNotification({ ...notification, attemptsMade: { run: plan.run, attempts: 1 } });
+  }
   if (patched(NOTIFY_BY_ACTIVITY)) return startNotification(notification);
   try {
     await startChild('NotificationWorkflow', {

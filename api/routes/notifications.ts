@@ -5,7 +5,6 @@ import { z } from 'zod';
 import { getNotification, listDeliveries, listNotifications, NOTIFICATION_STATES, type DeliveryRecord, type NotificationRecord } from '../../db/notifications';
 import { DomainError } from '../../domain/errors';
 import { M2POOL_REQUESTS } from '../../domain/m2pool';
-import { notificationWorkflowId } from '../../domain/notification';
 import type { RouteContext } from '../app';
 import { redeliverNotification } from '../notifications';
 import { errorResponses, SECURITY } from '../openapi';
@@ -42,6 +41,7 @@ const NotificationFields = {
   deliveredAt: Timestamp.nullable(),
   failedAt: Timestamp.nullable(),
   createdAt: Timestamp,
+  // The workflow delivering it: its own NotificationWorkflow, or the payout that made the first attempt (and delivered it).
   workflowId: z.string().meta({ example: 'notify-deposit-31337-0xabc…-0:2' }),
 };
 const Notification = z.object(NotificationFields).meta({ id: 'Notification' });
@@ -111,7 +111,7 @@ const present = (n: NotificationRecord) => ({
   deliveredAt: n.deliveredAt,
   failedAt: n.failedAt,
   createdAt: n.createdAt,
-  workflowId: notificationWorkflowId(n.id),
+  workflowId: n.workflowId,
 });
 const withDeliveries = (n: NotificationRecord, deliveries: DeliveryRecord[]) => ({ ...present(n), deliveries });
 

@@ -47,11 +47,14 @@ const withdraw = (key: string, body: Record<string, unknown>) => app.api('/api/v
 const available = async (uid: number, currency: string) => (await getBalances(app.db, [`user:${uid}`], currency))[0];
 
 /** The one final notification of a payout, as delivered; fails when there is not exactly one. */
-async function theNotification(payoutId: string) {
+async function theNotification(payoutId: string, deliveredBy = payoutId) {
   const [delivery] = await receiver.waitForDeliveries(1, (d) => d.notificationId === `${payoutId}:final` && d.answered === 200);
+  // The payout delivers it itself when its first attempt is answered; a NotificationWorkflow exists only once it took over.
   // A second start would have made a second run, or a second notification id, by now: none may exist.
-  expect(await runsOf(app, `notify-${payoutId}:final`)).toBe(1);
+  expect(await runsOf(app, `notify-${payoutId}:final`)).toBe(deliveredBy === payoutId ? 0 : 1);
   expect((await notificationsOf(app.db, payoutId)).map((n) => n.id)).toEqual([`${payoutId}:final`]);
+  const shown = await app.api(`/api/v1/notifications/${encodeURIComponent(`${payoutId}:final`)}`);
+  expect(shown.body).toMatchObject({ status: 'delivered', workflowId: deliveredBy });
   expect(receiver.deliveries().filter((d) => d.notificationId.startsWith(`${payoutId}:`) && d.answered === 200)).toHaveLength(1);
   expect(delivery.signatureValid).toBe(true);
   return delivery;
@@ -102,6 +105,27 @@ describe('withdrawals', () => {
     expect(shown.body).toMatchObject({ status: 'confirmed', wallet: { kind: 'hot', address: hot }, txHash: tx.hash, blockNumber: done.blockNumber, failure: null });
     expect(shown.body.transactions).toEqual([{ hash: tx.hash, nonce: tx.nonce, attempt: 0, replaces: null, status: 'confirmed', blockNumber: done.blockNumber }]);
     expect((await checkInvariants(app.db)).violations).toEqual([]);
+  });
+
+  test('hands the final notification over to its own workflow when the first attempt fails: delivered once, attempts numbered on', async () => {
+    // given a user holding 20 USDT, and a receiver that fails the next request
+    const uid = await givenTokenHolder(app, 'USDT', '20');
+    const key = queueId('w-retry');
+    const id = `withdrawal-${key}`;
+    receiver.failNext(1);
+
+    // when they withdraw 5 USDT and the transfer is confirmed
+    expect((await withdraw(key, { uid, toAddress: checksummed(newRecipient()), amount: '5', network: 'local', token: 'USDT' })).status).toBe(202);
+    await payoutTxReaches(app.db, id, ['mined']);
+    await chain.mine(3);
+    await payoutReaches(app.db, id, ['confirmed']);
+
+    // then the payout's own attempt was refused, and NotificationWorkflow delivered it on the next one, once
+    const delivery = await theNotification(id, `notify-${id}:final`);
+    expect(JSON.parse(delivery.body)).toMatchObject({ queue_id: key, status: 1 });
+    expect(receiver.deliveries().filter((d) => d.notificationId === `${id}:final`).map((d) => d.answered)).toEqual([500, 200]);
+    const shown = await app.api(`/api/v1/notifications/${encodeURIComponent(`${id}:final`)}`);
+    expect(shown.body).toMatchObject({ attempts: 2, deliveries: [{ run: 1, attempt: 1, statusCode: 500 }, { run: 1, attempt: 2, statusCode: 200 }] });
   });
 
   test('answers a repeated request with the payout as it is, and a reused queue id with another body with 409', async () => {
