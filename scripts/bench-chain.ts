@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { Interface, JsonRpcProvider, toQuantity, Wallet, zeroPadValue, type InterfaceAbi } from 'ethers';
 import { ERC20, TRANSFER_TOPIC } from '../activities/providers/evm-client';
 import { createWalletSigner } from '../activities/providers/wallet-keys';
@@ -175,6 +175,8 @@ interface Bench {
   blockMs: number;
 }
 
+const GRPC_NOT_FOUND = 5;
+
 /**
  * What the server did for each item on average, from the histories of its workflows (`workflowIds` gives them per item),
  * over a sample: workflow tasks, activity tasks and timers — what the dev server's throughput is spent on.
@@ -184,7 +186,12 @@ async function temporalTasksPerItem(bench: Bench, items: string[][], sample = 20
   const picked = items.filter((_, i) => i % Math.max(1, Math.floor(items.length / sample)) === 0).slice(0, sample);
   for (const ids of picked) {
     for (const id of ids) {
-      const { events } = await bench.client.workflow.getHandle(id).fetchHistory();
+      // A notification delivered by the workflow that sent it has no workflow of its own.
+      const history = await bench.client.workflow.getHandle(id).fetchHistory().catch((err: Error) => {
+        if (err instanceof WorkflowNotFoundError || (err as { code?: number }).code === GRPC_NOT_FOUND) return undefined;
+        throw err;
+      });
+      const events = history?.events;
       for (const e of events ?? []) {
         if (e.workflowTaskScheduledEventAttributes) total.workflowTasks++;
         if (e.activityTaskScheduledEventAttributes) total.activityTasks++;
@@ -491,6 +498,14 @@ async function withdrawalStages(bench: Bench, run: WithdrawalRun, notices: Deliv
     steps.nthConfirmationToSettled.push(settled - nth);
     steps.settledToNotified.push(notices[i].at - settled);
   }
+  if (process.env.BENCH_TRACE) await traceWithdrawals(bench, run, {
+    answered: run.accepted,
+    held: run.ids.map((id) => dbTime(byId.get(id)!.created_at)),
+    signed: run.ids.map((id) => dbTime(firstTx.get(id)!.created_at)),
+    broadcast: run.ids.map((id) => dbTime(firstTx.get(id)!.broadcast_at!)),
+    settled: run.ids.map((id) => dbTime(byId.get(id)!.updated_at)),
+    notified: notices.map((n) => n.at),
+  });
   const p50s = Object.fromEntries(Object.entries(steps).map(([step, values]) => [step, spread(values).p50]));
   const tasks = await temporalTasksPerItem(
     bench,
@@ -503,6 +518,26 @@ async function withdrawalStages(bench: Bench, run: WithdrawalRun, notices: Deliv
     lastNthConfirmation: Math.max(...nthConfirmations),
     replacements: txs.filter((t) => t.attempt > 0).length,
   };
+}
+
+/**
+ * BENCH_TRACE=1: when each step of the withdrawals happened, as deciles of ms from the first request, and the history of a
+ * few of them, event by event: where a burst waits.
+ */
+async function traceWithdrawals(bench: Bench, run: WithdrawalRun, moments: Record<string, number[]>): Promise<void> {
+  const deciles = (values: number[]) => {
+    const sorted = values.map((t) => t - run.started).sort((a, b) => a - b);
+    return [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1].map((q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
+  };
+  for (const [step, values] of Object.entries(moments)) log(`  trace ${step}: ${JSON.stringify(deciles(values))}`);
+  for (const i of [0, 0.25, 0.5, 0.75, 1].map((q) => Math.min(run.ids.length - 1, Math.floor(q * run.ids.length)))) {
+    const { events } = await bench.client.workflow.getHandle(run.ids[i]).fetchHistory();
+    const shown = (events ?? []).map((e) => {
+      const kind = Object.keys(e).find((k) => k.endsWith('EventAttributes'))?.replace('EventAttributes', '');
+      return `${kind}@${Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6) - run.started}`;
+    });
+    log(`  trace ${run.ids[i]}: ${shown.join(' ')}`);
+  }
 }
 
 async function benchWithdrawals(bench: Bench, count: number): Promise<void> {
