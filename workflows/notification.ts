@@ -3,20 +3,19 @@
 // redelivers it (a new run of the same id). A second start of a notification already delivered or failed sends nothing.
 import {
   ActivityFailure,
-  CancelledFailure,
   defineQuery,
   patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   sleep,
-  TemporalFailure,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { notifyActivities } from '../activities/notify';
 import type { NotificationState } from '../db/notifications';
 import type { NotificationRequest } from '../domain/notification';
 import { PaymentKind, PaymentStatus } from '../domain/search-attributes';
+import { deliveredAtFirstAttempt } from './first-delivery';
 import { FIRST_DELIVERY_LOCAL } from './patches';
 
 type Activities = ReturnType<typeof notifyActivities>;
@@ -36,7 +35,6 @@ const { recordNotification, giveUpNotification } = proxyLocalActivities<Activiti
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: ['exists_with_different_fields', 'invalid_amount'] },
 });
 
-const { deliverWebhook: firstAttempt } = proxyLocalActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 1 } });
 
 export async function NotificationWorkflow(request: NotificationRequest): Promise<NotificationOutcome> {
   let outcome: NotificationOutcome = { id: request.id, state: 'pending', run: 0 };
@@ -70,14 +68,8 @@ export async function NotificationWorkflow(request: NotificationRequest): Promis
   if (taken) await sleep(plan.retryInitialMs);
   let priorAttempts = taken;
   if (!taken && patched(FIRST_DELIVERY_LOCAL)) {
-    try {
-      await firstAttempt(request.id, plan.run);
-      return finish('delivered', plan.run);
-    } catch (err) {
-      // A local activity's failure comes as its cause itself (an ApplicationFailure, a TimeoutFailure), not wrapped.
-      if (!(err instanceof TemporalFailure) || err instanceof CancelledFailure) throw err;
-      priorAttempts += 1;
-    }
+    if (await deliveredAtFirstAttempt(request.id, plan.run)) return finish('delivered', plan.run);
+    priorAttempts += 1;
   }
   try {
     await deliverWebhook(request.id, plan.run, priorAttempts);

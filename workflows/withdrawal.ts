@@ -6,7 +6,6 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  CancelledFailure,
   condition,
   ParentClosePolicy,
   patched,
@@ -14,7 +13,6 @@ import {
   proxyLocalActivities,
   setHandler,
   startChild,
-  TemporalFailure,
   upsertSearchAttributes,
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
@@ -38,6 +36,7 @@ import {
   type ChainTxOutcome,
 } from '../domain/withdrawal';
 import { ChainConfirmationWorkflow } from './chain-confirmation';
+import { deliveredAtFirstAttempt } from './first-delivery';
 import { LOCAL_SEND, NOTIFY_BY_ACTIVITY, ONE_SEND_ACTIVITY, PAYOUT_NOTIFIES_ITSELF } from './patches';
 
 type PayoutActivities = ReturnType<typeof chainPayoutActivities>;
@@ -50,8 +49,6 @@ const { holdChainPayout, settleChainPayout, recordNotification, startNotificatio
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
-// The final notification's first delivery attempt: one only; NotificationWorkflow retries it when it fails.
-const { deliverWebhook: firstDelivery } = proxyLocalActivities<NotifyActivities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 1 } });
 // Chain reads and the persisted bytes' broadcast: an RPC outage is waited out. A domain error (no such network or wallet) is final.
 const SEND = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' } } as const;
 const { signTokenTransfer, sendTokenTransfer, broadcastChainTx } = proxyActivities<SendActivities>(SEND);
@@ -165,13 +162,7 @@ async function notifyOnce(request: ChainPayoutRequest, status: 0 | 1, txHash: st
   const notification: NotificationRequest = { id, channel: notificationChannelOf(request.kind), payload: notificationPayload(request, status, txHash) };
   if (current) {
     const plan = await recordNotification(notification);
-    if (plan.state !== 'pending') return;
-    try {
-      return await firstDelivery(id, plan.run);
-    } catch (err) {
-      // A local activity's failure comes as its cause itself (an ApplicationFailure, a TimeoutFailure), not wrapped.
-      if (!(err instanceof TemporalFailure) || err instanceof CancelledFailure) throw err;
-    }
+    if (plan.state !== 'pending' || (await deliveredAtFirstAttempt(id, plan.run))) return;
     return startNotification({ ...notification, attemptsMade: { run: plan.run, attempts: 1 } });
   }
   if (patched(NOTIFY_BY_ACTIVITY)) return startNotification(notification);
