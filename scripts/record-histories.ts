@@ -19,7 +19,7 @@ import { createDb, type Db } from '../db/knex';
 import { getNetwork, getToken } from '../db/networks';
 import { depositAddressFor } from '../db/wallets';
 import { toBaseUnits } from '../domain/chain';
-import { notificationWorkflowId } from '../domain/notification';
+import { notificationWorkflowId, type NotificationRequest } from '../domain/notification';
 import { scannerStartOptions } from '../domain/deposit';
 import { donationStartOptions, donationStatusQuery, refundStartOptions, type DonationOrder } from '../domain/donation';
 import { transferStartOptions, transferWorkflowId, type TransferInput } from '../domain/transfer';
@@ -33,7 +33,8 @@ import { givenFundedUsers, startBatch } from './fixtures';
 
 /** Each scenario and the histories it records, in the order they run. */
 const SCENARIOS = {
-  deposits: ['deposit-confirmed', 'notification-delivered', 'chain-scanner'],
+  deposits: ['deposit-confirmed', 'chain-scanner'],
+  notifications: ['notification-delivered'],
   donations: ['donation-paid-by-poll', 'refund-succeeded', 'donation-expired'],
   batches: ['batch-payout-completed'],
   transfers: ['transfer-posted', 'transfer-insufficient-funds', 'credit-posted'],
@@ -98,11 +99,6 @@ async function recordDeposits(db: Db, client: Client, taskQueue: string, uid: nu
     const deposit = client.workflow.getHandle(depositId);
     await deposit.result();
     await record('deposit-confirmed', deposit);
-    // Its final notification (status 1), a child left running when the deposit closed: it may still be delivering.
-    const notification = client.workflow.getHandle<typeof NotificationWorkflow>(notificationWorkflowId(`${depositId}:1`));
-    const outcome = await notification.result();
-    if (outcome.state !== 'delivered') throw new Error(`${notification.workflowId} ended ${outcome.state}`);
-    await record('notification-delivered', notification);
     await scanner.terminate('recorded');
     await record('chain-scanner', scanner);
   } finally {
@@ -221,6 +217,23 @@ async function main(): Promise<void> {
 
   await worker.runUntil(async () => {
     if (runs('deposits')) await recordDeposits(db, client, config.temporal.taskQueue, depositor, record);
+    if (runs('notifications')) {
+      // Deposits and payouts make a notice's first attempt themselves: NotificationWorkflow runs when one took it over, or
+      // when an admin redelivers it, as here.
+      const request: NotificationRequest = {
+        id: `history-notice-${stamp}:1`,
+        channel: 'topup',
+        payload: { address: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8', status: 1, chain: 'ETH', symbol: 'USDT', amount: '15.5', tx_hash: `0x${'ab'.repeat(32)}` },
+      };
+      const notification = await client.workflow.start<typeof NotificationWorkflow>('NotificationWorkflow', {
+        taskQueue: config.temporal.taskQueue,
+        workflowId: notificationWorkflowId(request.id),
+        args: [request],
+      });
+      const outcome = await notification.result();
+      if (outcome.state !== 'delivered') throw new Error(`${notification.workflowId} ended ${outcome.state}`);
+      await record('notification-delivered', notification);
+    }
     if (runs('donations')) {
       const paid = await client.workflow.start('DonationWorkflow', donationStartOptions(donationOrder(`H${stamp}P`, 60_000), config.temporal.taskQueue));
       while (!(await paid.query(donationStatusQuery)).qrContent) await new Promise((r) => setTimeout(r, 100));

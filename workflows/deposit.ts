@@ -6,6 +6,7 @@ import {
   ChildWorkflowFailure,
   condition,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -15,6 +16,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { depositActivities } from '../activities/deposits';
+import type { notifyActivities } from '../activities/notify';
 import {
   chainReorgedSignal,
   confirmationsAt,
@@ -29,13 +31,14 @@ import {
 } from '../domain/deposit';
 import { notificationWorkflowId, type NotificationRequest, type NotificationStatus } from '../domain/notification';
 import { PaymentStatus } from '../domain/search-attributes';
+import { deliveredAtFirstAttempt } from './first-delivery';
 import type { NotificationWorkflow } from './notification';
-import { LOCAL_CHAIN_READS, since } from './patches';
+import { DEPOSIT_NOTIFIES_ITSELF, LOCAL_CHAIN_READS, since } from './patches';
 
 type Activities = ReturnType<typeof depositActivities>;
 
 // DB writes as local activities, retried until they succeed: each is idempotent and the deposit must reach its end.
-const { recordDeposit, moveDeposit, creditDeposit, markDepositReorged } = proxyLocalActivities<Activities>({
+const { recordDeposit, moveDeposit, creditDeposit, markDepositReorged, recordNotification } = proxyLocalActivities<Activities & ReturnType<typeof notifyActivities>>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
@@ -51,6 +54,7 @@ const checkDepositLog = since(LOCAL_CHAIN_READS, locals.checkDepositLog, tasks.c
 const MAX_BACKOFF = 16;
 
 export async function DepositWorkflow(deposit: DepositInput): Promise<DepositResult> {
+  const current = patched(DEPOSIT_NOTIFIES_ITSELF);
   let progress: DepositProgress = {
     id: deposit.id,
     status: 'pending',
@@ -81,7 +85,7 @@ export async function DepositWorkflow(deposit: DepositInput): Promise<DepositRes
     return progress;
   }
 
-  const pendingNotice = await notify(deposit, TOPUP_STATUS.pending);
+  const pendingNotice = await notify(deposit, TOPUP_STATUS.pending, current);
   const outcome = await followToConfirmation();
   if (outcome === 'confirmed') {
     const { transferId } = await creditDeposit({ ...deposit, blockNumber: progress.blockNumber, blockHash: progress.blockHash });
@@ -92,7 +96,7 @@ export async function DepositWorkflow(deposit: DepositInput): Promise<DepositRes
   }
   // M2Pool's consumer must see "detected" before the outcome: the final notice waits until the pending one is delivered.
   await delivered(pendingNotice);
-  await notify(deposit, outcome === 'confirmed' ? TOPUP_STATUS.confirmed : TOPUP_STATUS.reorged);
+  await notify(deposit, outcome === 'confirmed' ? TOPUP_STATUS.confirmed : TOPUP_STATUS.reorged, current);
   return progress;
 
   /**
@@ -132,13 +136,23 @@ export async function DepositWorkflow(deposit: DepositInput): Promise<DepositRes
 
 type Notice = ChildWorkflowHandle<typeof NotificationWorkflow>;
 
-/** Starts the notification of `status` as a child that outlives this run; null when it was started before (a re-run). */
-async function notify(deposit: DepositInput, status: NotificationStatus): Promise<Notice | null> {
-  const request: NotificationRequest = {
+/**
+ * The notification of `status`. Since DEPOSIT_NOTIFIES_ITSELF the deposit records it and makes the first delivery attempt;
+ * only when that fails is NotificationWorkflow started, as a child that outlives this run, to retry it (its attempts
+ * numbered after this one). Before, that child was always started. Null when nothing is left in flight: delivered here,
+ * finished before, or started before (a re-run).
+ */
+async function notify(deposit: DepositInput, status: NotificationStatus, current: boolean): Promise<Notice | null> {
+  let request: NotificationRequest = {
     id: `${deposit.id}:${status}`,
     channel: 'topup',
     payload: { address: deposit.to, status, chain: deposit.chain, symbol: deposit.token.symbol, amount: deposit.amount, tx_hash: deposit.txHash },
   };
+  if (current) {
+    const plan = await recordNotification(request);
+    if (plan.state !== 'pending' || (await deliveredAtFirstAttempt(request.id, plan.run))) return null;
+    request = { ...request, attemptsMade: { run: plan.run, attempts: 1 } };
+  }
   try {
     return await startChild<typeof NotificationWorkflow>('NotificationWorkflow', {
       workflowId: notificationWorkflowId(request.id),

@@ -31,3 +31,8 @@ export const PAYOUT_NOTIFIES_ITSELF = 'payout-notifies-itself';
  * status of its own when the look that sees it mined also sees it final.
  */
 export const FOLLOW_FROM_CONFIRMATIONS = 'follow-from-confirmations';
+/**
+ * A deposit's notifications (pending, then final) recorded and first attempted by the deposit itself, NotificationWorkflow
+ * started as a child only when that attempt fails (as PAYOUT_NOTIFIES_ITSELF for a payout's final one).
+ */
+export const DEPOSIT_NOTIFIES_ITSELF = 'deposit-notifies-itself';

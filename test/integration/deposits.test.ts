@@ -71,8 +71,10 @@ describe('a transfer to a user\'s deposit address', () => {
     // Then the deposit is pending with its pending notification started, and nothing is credited yet
     const pending = await depositReaches(app.db, id, ['pending']);
     expect(pending).toMatchObject({ uid: user.uid, to: user.address, amount: '12.5', amountUnits: '12500000', blockNumber: tx.blockNumber, txHash: tx.hash, tokenSymbol: 'USDT' });
-    await waitFor('the pending notification to start', () => app.workflowExists(notificationWorkflowId(`${id}:2`)));
     await receiver.waitForDeliveries(1, (d) => d.json.tx_hash === tx.hash);
+    // delivered by the deposit itself at its first attempt: no NotificationWorkflow of its own
+    expect(await app.workflowExists(notificationWorkflowId(`${id}:2`))).toBe(false);
+    expect((await app.api(`/api/v1/notifications/${encodeURIComponent(`${id}:2`)}`)).body).toMatchObject({ status: 'delivered', workflowId: id, attempts: 1 });
     await chain.mine(confirmations - 2);
     await new Promise((r) => setTimeout(r, 500));
     expect((await depositReaches(app.db, id, ['pending', 'confirmed'])).status).toBe('pending');
@@ -92,6 +94,33 @@ describe('a transfer to a user\'s deposit address', () => {
     const final = topupsOf(tx.hash)[1];
     expect(final.body).toBe(`{"address":"${user.address}","status":1,"chain":"ETH","symbol":"USDT","amount":12.5,"tx_hash":"${tx.hash}"}`);
     expect(final.signatureValid).toBe(true);
+  });
+
+  it('hands a notice whose first attempt fails over to its own workflow, and sends the final one only after it', async () => {
+    // Given a user with a deposit address, and M2Pool's receiver failing the next request
+    const user = await givenDepositor(app.db);
+    receiver.failNext(1);
+
+    // When 3 USDT are sent to it and the block gets its confirmations
+    const tx = await chain.transferToken('USDT', 5, user.address, '3');
+    const id = depositIdOf(tx);
+    await receiver.waitForDeliveries(1, (d) => d.json.tx_hash === tx.hash && d.answered === 500);
+    await chain.mine(confirmations);
+    await depositReaches(app.db, id, ['confirmed']);
+
+    // Then the pending notice was taken over by NotificationWorkflow and delivered at its second attempt, before the final one
+    await receiver.waitForDeliveries(2, (d) => d.json.tx_hash === tx.hash && d.answered === 200);
+    expect(receiver.deliveries().filter((d) => d.json.tx_hash === tx.hash).map((d) => [Number(String(d.json.status)), d.answered])).toEqual([
+      [2, 500],
+      [2, 200],
+      [1, 200],
+    ]);
+    expect((await app.api(`/api/v1/notifications/${encodeURIComponent(`${id}:2`)}`)).body).toMatchObject({
+      status: 'delivered',
+      workflowId: notificationWorkflowId(`${id}:2`),
+      deliveries: [{ attempt: 1, statusCode: 500 }, { attempt: 2, statusCode: 200 }],
+    });
+    expect(await app.workflowExists(notificationWorkflowId(`${id}:1`))).toBe(false);
   });
 
   it('credits 20 transfers to 20 addresses mined in a few blocks, each once', async () => {
