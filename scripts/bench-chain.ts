@@ -521,8 +521,8 @@ async function withdrawalStages(bench: Bench, run: WithdrawalRun, notices: Deliv
 }
 
 /**
- * BENCH_TRACE=1: when each step of the withdrawals happened, as deciles of ms from the first request, and the history of a
- * few of them, event by event: where a burst waits.
+ * BENCH_TRACE=1: when each step of the withdrawals happened, as deciles of ms from the first request; the spread of the
+ * waits around their first workflow task; and the history of a few of them, event by event: where a burst waits.
  */
 async function traceWithdrawals(bench: Bench, run: WithdrawalRun, moments: Record<string, number[]>): Promise<void> {
   const deciles = (values: number[]) => {
@@ -530,13 +530,26 @@ async function traceWithdrawals(bench: Bench, run: WithdrawalRun, moments: Recor
     return [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1].map((q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]);
   };
   for (const [step, values] of Object.entries(moments)) log(`  trace ${step}: ${JSON.stringify(deciles(values))}`);
+  const histories = await mapConcurrent(run.ids, 16, async (id) => (await bench.client.workflow.getHandle(id).fetchHistory()).events ?? []);
+  const timed = histories.map((events) =>
+    events.map((e) => ({
+      kind: Object.keys(e).find((k) => k.endsWith('EventAttributes'))!.replace('EventAttributes', ''),
+      at: Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6),
+    })),
+  );
+  // The first workflow task (the hold and the send, as local activities) from the server's side, against the rows' moments.
+  const first = (i: number, kind: string) => timed[i].find((e) => e.kind === kind)!.at;
+  const gaps = {
+    startedToTaskPicked: (i: number) => first(i, 'workflowTaskStarted') - first(i, 'workflowExecutionStarted'),
+    taskPickedToHeld: (i: number) => moments.held[i] - first(i, 'workflowTaskStarted'),
+    heldToSigned: (i: number) => moments.signed[i] - moments.held[i],
+    broadcastToTaskDone: (i: number) => first(i, 'workflowTaskCompleted') - moments.broadcast[i],
+    taskDoneToAnswered: (i: number) => moments.answered[i] - first(i, 'workflowTaskCompleted'),
+    childDoneToSettled: (i: number) => moments.settled[i] - first(i, 'childWorkflowExecutionCompleted'),
+  };
+  for (const [gap, of] of Object.entries(gaps)) log(`  trace ${gap}: ${JSON.stringify(spread(run.ids.map((_, i) => of(i))))}`);
   for (const i of [0, 0.25, 0.5, 0.75, 1].map((q) => Math.min(run.ids.length - 1, Math.floor(q * run.ids.length)))) {
-    const { events } = await bench.client.workflow.getHandle(run.ids[i]).fetchHistory();
-    const shown = (events ?? []).map((e) => {
-      const kind = Object.keys(e).find((k) => k.endsWith('EventAttributes'))?.replace('EventAttributes', '');
-      return `${kind}@${Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6) - run.started}`;
-    });
-    log(`  trace ${run.ids[i]}: ${shown.join(' ')}`);
+    log(`  trace ${run.ids[i]}: ${timed[i].map((e) => `${e.kind}@${e.at - run.started}`).join(' ')}`);
   }
 }
 
