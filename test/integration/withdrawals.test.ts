@@ -128,6 +128,29 @@ describe('withdrawals', () => {
     expect(shown.body).toMatchObject({ attempts: 2, deliveries: [{ run: 1, attempt: 1, statusCode: 500 }, { run: 1, attempt: 2, statusCode: 200 }] });
   });
 
+  test('redelivers on an admin\'s request a notice the payout delivered itself: its own workflow sends run 2', async () => {
+    // given a confirmed withdrawal whose notice the payout delivered at its first attempt
+    const uid = await givenTokenHolder(app, 'USDT', '10');
+    const key = queueId('w-again');
+    const id = `withdrawal-${key}`;
+    expect((await withdraw(key, { uid, toAddress: checksummed(newRecipient()), amount: '2', network: 'local', token: 'USDT' })).status).toBe(202);
+    await payoutTxReaches(app.db, id, ['mined']);
+    await chain.mine(3);
+    await payoutReaches(app.db, id, ['confirmed']);
+    await theNotification(id);
+
+    // when an admin asks for it again
+    const res = await app.api(`/api/v1/notifications/${encodeURIComponent(`${id}:final`)}/redeliver`, { method: 'POST' });
+
+    // then NotificationWorkflow delivers the same body as run 2, and delivers it from now on
+    expect(res.status).toBe(202);
+    const [first, second] = await receiver.waitForDeliveries(2, (d) => d.notificationId === `${id}:final` && d.answered === 200);
+    expect(second.body).toBe(first.body);
+    const result = await app.client.workflow.getHandle(`notify-${id}:final`).result();
+    expect(result).toEqual({ id: `${id}:final`, state: 'delivered', run: 2 });
+    expect((await app.api(`/api/v1/notifications/${encodeURIComponent(`${id}:final`)}`)).body).toMatchObject({ run: 2, workflowId: `notify-${id}:final` });
+  });
+
   test('answers a repeated request with the payout as it is, and a reused queue id with another body with 409', async () => {
     // given a confirmed withdrawal
     const uid = await givenTokenHolder(app, 'USDT', '10');
