@@ -105,8 +105,8 @@ export async function insertNotification(
 ): Promise<NotificationRecord> {
   await db.raw(
     'INSERT INTO notifications (id, channel, payload, payload_digest, body, workflow_id) VALUES (?, ?, ?, ?, ?, ?) ' +
-      'ON DUPLICATE KEY UPDATE workflow_id = IF(?, VALUES(workflow_id), workflow_id)',
-    [n.id, n.channel, JSON.stringify(n.payload), n.payloadDigest, n.body, n.workflowId, takeOver],
+      'ON DUPLICATE KEY UPDATE workflow_id = IF(?, ?, workflow_id)',
+    [n.id, n.channel, JSON.stringify(n.payload), n.payloadDigest, n.body, n.workflowId, takeOver, n.workflowId],
   );
   return (await getNotification(db, n.id))!;
 }
