@@ -1,5 +1,5 @@
-// NotificationWorkflow's activities (and a payout's, for its first attempt): record the notification, send it as a signed
-// webhook (one attempt per activity attempt, each recorded), give a run up.
+// NotificationWorkflow's activities (and a deposit's or payout's, for the first attempt): record the notification, send it
+// as a signed webhook (one attempt per activity attempt, each recorded), give a run up.
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';

@@ -1,5 +1,5 @@
-// Outgoing notifications and their delivery attempts: written by the delivering workflow's activities (NotificationWorkflow,
-// or a payout's first attempt), read by the admin API, which also queues a redelivery here.
+// Outgoing notifications and their delivery attempts: written by the delivering workflow's activities (the deposit or
+// payout's first attempt, NotificationWorkflow's retries), read by the admin API, which also queues a redelivery here.
 import { notificationWorkflowId, type NotificationChannel } from '../domain/notification';
 import type { Db } from './knex';
 
@@ -24,7 +24,7 @@ export interface NotificationRecord {
   deliveredAt: string | null;
   failedAt: string | null;
   createdAt: string;
-  /** The workflow delivering it: the payout that made the first attempt, or the notification's own NotificationWorkflow. */
+  /** The workflow delivering it: the deposit or payout that made the first attempt, or its own NotificationWorkflow. */
   workflowId: string;
   /** The list's cursor. */
   seq: number;
@@ -96,7 +96,8 @@ export async function getNotification(db: Db, id: string): Promise<NotificationR
 
 /**
  * Records a notification, pending, delivered by `workflowId`, unless its id is recorded already; returns the stored one
- * (whose digest the caller compares). With `takeOver`, a notification recorded already is delivered by `workflowId` from now.
+ * (whose digest the caller compares). With `takeOver`, a notification recorded already with the same channel and payload is
+ * delivered by `workflowId` from now.
  */
 export async function insertNotification(
   db: Db,
@@ -105,8 +106,8 @@ export async function insertNotification(
 ): Promise<NotificationRecord> {
   await db.raw(
     'INSERT INTO notifications (id, channel, payload, payload_digest, body, workflow_id) VALUES (?, ?, ?, ?, ?, ?) ' +
-      'ON DUPLICATE KEY UPDATE workflow_id = IF(?, ?, workflow_id)',
-    [n.id, n.channel, JSON.stringify(n.payload), n.payloadDigest, n.body, n.workflowId, takeOver, n.workflowId],
+      'ON DUPLICATE KEY UPDATE workflow_id = IF(? AND payload_digest = ? AND channel = ?, ?, workflow_id)',
+    [n.id, n.channel, JSON.stringify(n.payload), n.payloadDigest, n.body, n.workflowId, takeOver, n.payloadDigest, n.channel, n.workflowId],
   );
   return (await getNotification(db, n.id))!;
 }

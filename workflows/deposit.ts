@@ -16,7 +16,6 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { depositActivities } from '../activities/deposits';
-import type { notifyActivities } from '../activities/notify';
 import {
   chainReorgedSignal,
   confirmationsAt,
@@ -31,14 +30,14 @@ import {
 } from '../domain/deposit';
 import { notificationWorkflowId, type NotificationRequest, type NotificationStatus } from '../domain/notification';
 import { PaymentStatus } from '../domain/search-attributes';
-import { deliveredAtFirstAttempt } from './first-delivery';
+import { deliverHereFirst } from './first-delivery';
 import type { NotificationWorkflow } from './notification';
 import { DEPOSIT_NOTIFIES_ITSELF, LOCAL_CHAIN_READS, since } from './patches';
 
 type Activities = ReturnType<typeof depositActivities>;
 
 // DB writes as local activities, retried until they succeed: each is idempotent and the deposit must reach its end.
-const { recordDeposit, moveDeposit, creditDeposit, markDepositReorged, recordNotification } = proxyLocalActivities<Activities & ReturnType<typeof notifyActivities>>({
+const { recordDeposit, moveDeposit, creditDeposit, markDepositReorged } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
@@ -149,9 +148,9 @@ async function notify(deposit: DepositInput, status: NotificationStatus, current
     payload: { address: deposit.to, status, chain: deposit.chain, symbol: deposit.token.symbol, amount: deposit.amount, tx_hash: deposit.txHash },
   };
   if (current) {
-    const plan = await recordNotification(request);
-    if (plan.state !== 'pending' || (await deliveredAtFirstAttempt(request.id, plan.run))) return null;
-    request = { ...request, attemptsMade: { run: plan.run, attempts: 1 } };
+    const handOver = await deliverHereFirst(request);
+    if (!handOver) return null;
+    request = handOver;
   }
   try {
     return await startChild<typeof NotificationWorkflow>('NotificationWorkflow', {

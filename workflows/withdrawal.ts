@@ -36,7 +36,7 @@ import {
   type ChainTxOutcome,
 } from '../domain/withdrawal';
 import { ChainConfirmationWorkflow } from './chain-confirmation';
-import { deliveredAtFirstAttempt } from './first-delivery';
+import { deliverHereFirst } from './first-delivery';
 import { LOCAL_SEND, NOTIFY_BY_ACTIVITY, ONE_SEND_ACTIVITY, PAYOUT_NOTIFIES_ITSELF } from './patches';
 
 type PayoutActivities = ReturnType<typeof chainPayoutActivities>;
@@ -45,7 +45,7 @@ type NotifyActivities = ReturnType<typeof notifyActivities>;
 
 // DB writes and the notification's start, as local activities, retried until they succeed: they are idempotent and the
 // payout must reach its end.
-const { holdChainPayout, settleChainPayout, recordNotification, startNotification } = proxyLocalActivities<PayoutActivities & NotifyActivities>({
+const { holdChainPayout, settleChainPayout, startNotification } = proxyLocalActivities<PayoutActivities & NotifyActivities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' },
 });
@@ -161,9 +161,9 @@ async function notifyOnce(request: ChainPayoutRequest, status: 0 | 1, txHash: st
   const id = finalNotificationId(request.id);
   const notification: NotificationRequest = { id, channel: notificationChannelOf(request.kind), payload: notificationPayload(request, status, txHash) };
   if (current) {
-    const plan = await recordNotification(notification);
-    if (plan.state !== 'pending' || (await deliveredAtFirstAttempt(id, plan.run))) return;
-    return startNotification({ ...notification, attemptsMade: { run: plan.run, attempts: 1 } });
+    const handOver = await deliverHereFirst(notification);
+    if (handOver) await startNotification(handOver);
+    return;
   }
   if (patched(NOTIFY_BY_ACTIVITY)) return startNotification(notification);
   try {
