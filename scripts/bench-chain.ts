@@ -539,13 +539,15 @@ async function traceWithdrawals(bench: Bench, run: WithdrawalRun, moments: Recor
   );
   // The first workflow task (the hold and the send, as local activities) from the server's side, against the rows' moments.
   const first = (i: number, kind: string) => timed[i].find((e) => e.kind === kind)!.at;
+  const latest = (i: number, kind: string) => timed[i].filter((e) => e.kind === kind).pop()?.at;
   const gaps = {
     startedToTaskPicked: (i: number) => first(i, 'workflowTaskStarted') - first(i, 'workflowExecutionStarted'),
     taskPickedToHeld: (i: number) => moments.held[i] - first(i, 'workflowTaskStarted'),
     heldToSigned: (i: number) => moments.signed[i] - moments.held[i],
     broadcastToTaskDone: (i: number) => first(i, 'workflowTaskCompleted') - moments.broadcast[i],
     taskDoneToAnswered: (i: number) => moments.answered[i] - first(i, 'workflowTaskCompleted'),
-    childDoneToSettled: (i: number) => moments.settled[i] - first(i, 'childWorkflowExecutionCompleted'),
+    // From the end of the wait for the confirmations (the payout's own first look due, or its child's end) to the settlement.
+    followedToSettled: (i: number) => moments.settled[i] - (latest(i, 'childWorkflowExecutionCompleted') ?? latest(i, 'timerFired')!),
   };
   for (const [gap, of] of Object.entries(gaps)) log(`  trace ${gap}: ${JSON.stringify(spread(run.ids.map((_, i) => of(i))))}`);
   for (const i of [0, 0.25, 0.5, 0.75, 1].map((q) => Math.min(run.ids.length - 1, Math.floor(q * run.ids.length)))) {

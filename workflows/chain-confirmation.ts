@@ -77,10 +77,9 @@ export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: 
       const confirmed = confirmations >= input.confirmations;
       if (!(current && confirmed)) setStatus('mined');
       if (!confirmed) return undefined;
-      const final = seen.mined.status === 1 ? 'confirmed' : 'failed';
-      await recordChainTxOutcome(input.chainId, state.hashes, { winner: seen.mined.hash, status: final, ...state.mined });
-      setStatus(final);
-      return { outcome: final, ...state.mined, receiptStatus: seen.mined.status, hashes: state.hashes, events: state.events };
+      const outcome = await recordFinal(recordChainTxOutcome, input.chainId, state.hashes, seen.mined, state.events);
+      setStatus(outcome.outcome);
+      return outcome;
     }
 
     confirmations = 0;
@@ -131,8 +130,8 @@ export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: 
   // Since FOLLOW_FROM_CONFIRMATIONS a new follow looks first when the confirmations may be there, not at once (the
   // transaction was broadcast just before): most transactions are then seen final at the first look. A fee bump asked for
   // meanwhile is not kept waiting.
-  const firstLookAt = (input.broadcastAt ?? state.sentAt) + input.pollMs * Math.min(input.confirmations + 1, FIRST_LOOK_MAX_INTERVALS);
-  if (current && !carried && firstLookAt > Date.now()) await condition(() => state.bumpRequested, firstLookAt - Date.now());
+  const lookAt = firstLookAt(input, state.sentAt);
+  if (current && !carried && lookAt > Date.now()) await condition(() => state.bumpRequested, lookAt - Date.now());
   for (let polls = 0; ; polls++) {
     const outcome = await step(await observeChainTx(input.chainId, state.hashes));
     if (outcome) return outcome;
@@ -141,4 +140,39 @@ export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: 
     const blocksToGo = state.mined ? Math.max(1, input.confirmations - confirmations) : 1;
     await condition(() => state.bumpRequested, input.pollMs * blocksToGo);
   }
+}
+
+/** When a follow of a transaction sent at `sentAt` (workflow time; the payout's `broadcastAt` if it passed one) first looks at the chain. */
+export function firstLookAt(input: FollowChainTx, sentAt: number): number {
+  return (input.broadcastAt ?? sentAt) + input.pollMs * Math.min(input.confirmations + 1, FIRST_LOOK_MAX_INTERVALS);
+}
+
+/** An attempt seen with its confirmations: its outcome (confirmed, or failed when it reverted), recorded in the DB. */
+async function recordFinal(
+  record: Activities['recordChainTxOutcome'],
+  chainId: number,
+  hashes: string[],
+  mined: NonNullable<ChainTxObservation['mined']>,
+  events: ChainTxEvent[],
+): Promise<ChainTxOutcome> {
+  const final = mined.status === 1 ? 'confirmed' : 'failed';
+  const at = { hash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash };
+  await record(chainId, hashes, { winner: mined.hash, status: final, ...at });
+  return { outcome: final, ...at, receiptStatus: mined.status, hashes, events };
+}
+
+/**
+ * The look a payout takes itself (since PAYOUT_LOOKS_FIRST) at the transaction it sent at `sentAt` (workflow time), once
+ * `firstLookAt` has come: the outcome, recorded as this workflow records it, when the transaction has its confirmations by
+ * then (most do); otherwise what the look saw, for the payout to hand to this workflow, which follows on from it
+ * (replacements, re-broadcasts, reorgs, a used nonce).
+ */
+export async function lookFirst(input: FollowChainTx, sentAt: number): Promise<{ outcome: ChainTxOutcome } | { carried: FollowState }> {
+  const seen = await locals.observeChainTx(input.chainId, [input.hash]);
+  const events: ChainTxEvent[] = seen.mined ? [{ kind: 'mined', hash: seen.mined.hash, at: new Date().toISOString(), blockNumber: seen.mined.blockNumber }] : [];
+  if (seen.mined && seen.head - seen.mined.blockNumber >= input.confirmations) {
+    return { outcome: await recordFinal(locals.recordChainTxOutcome, input.chainId, [input.hash], seen.mined, events) };
+  }
+  const mined = seen.mined && { hash: seen.mined.hash, blockNumber: seen.mined.blockNumber, blockHash: seen.mined.blockHash };
+  return { carried: { hashes: [input.hash], sentAt, mined, nonceUsedAt: null, bumps: 0, bumpRequested: false, events } };
 }

@@ -36,3 +36,9 @@ export const FOLLOW_FROM_CONFIRMATIONS = 'follow-from-confirmations';
  * started as a child only when that attempt fails (as PAYOUT_NOTIFIES_ITSELF for a payout's final one).
  */
 export const DEPOSIT_NOTIFIES_ITSELF = 'deposit-notifies-itself';
+/**
+ * A payout as it runs since this patch, under one marker: as PAYOUT_NOTIFIES_ITSELF, and the payout takes the first look
+ * at its transaction itself, when its confirmations may be there; ChainConfirmationWorkflow is started only when that look
+ * does not find it final (or a fee bump is asked for before it). One workflow and two workflow tasks for most payouts.
+ */
+export const PAYOUT_LOOKS_FIRST = 'payout-looks-first';

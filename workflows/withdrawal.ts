@@ -1,7 +1,7 @@
 // WithdrawalWorkflow (`withdrawal-{queueId}`) and MerchantPaymentWorkflow (`payment-{queueId}`), M2Pool's withdraw and pay:
 // hold the user's balance → sign a token transfer from the hot wallet (the collection wallet when the hot one is short of
-// tokens or gas), persisted before it is broadcast → broadcast → follow it to its confirmations (ChainConfirmationWorkflow)
-// → post the hold, or void it → one final notification, sent only once the outcome is final (seed 002's lesson: never a
+// tokens or gas), persisted before it is broadcast → broadcast → follow it to its confirmations (one look by the payout
+// when they may be there; ChainConfirmationWorkflow when that look does not find them) → post the hold, or void it → one final notification, sent only once the outcome is final (seed 002's lesson: never a
 // failure notice followed by a success).
 import {
   ActivityFailure,
@@ -34,10 +34,11 @@ import {
   type ChainPayoutRequest,
   type ChainPayoutStatus,
   type ChainTxOutcome,
+  type FollowChainTx,
 } from '../domain/withdrawal';
-import { ChainConfirmationWorkflow } from './chain-confirmation';
+import { ChainConfirmationWorkflow, firstLookAt, lookFirst, type FollowState } from './chain-confirmation';
 import { deliverHereFirst } from './first-delivery';
-import { LOCAL_SEND, NOTIFY_BY_ACTIVITY, ONE_SEND_ACTIVITY, PAYOUT_NOTIFIES_ITSELF } from './patches';
+import { LOCAL_SEND, NOTIFY_BY_ACTIVITY, ONE_SEND_ACTIVITY, PAYOUT_LOOKS_FIRST, PAYOUT_NOTIFIES_ITSELF } from './patches';
 
 type PayoutActivities = ReturnType<typeof chainPayoutActivities>;
 type SendActivities = ReturnType<typeof chainSendActivities>;
@@ -63,9 +64,12 @@ export async function MerchantPaymentWorkflow(request: ChainPayoutRequest): Prom
 }
 
 async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress> {
-  const current = patched(PAYOUT_NOTIFIES_ITSELF);
+  const looksFirst = patched(PAYOUT_LOOKS_FIRST);
+  const current = looksFirst || patched(PAYOUT_NOTIFIES_ITSELF);
   let progress: ChainPayoutProgress = { id: request.id, status: 'holding', wallet: null, txHash: null, blockNumber: null, failure: null };
   let follower: ChildWorkflowHandle<typeof ChainConfirmationWorkflow> | undefined;
+  let bumpAsked = false;
+  let followed = false;
 
   setHandler(chainPayoutStatusQuery, () => progress);
   setHandler(awaitHoldUpdate, async () => {
@@ -73,11 +77,12 @@ async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress>
     if (progress.status === 'refused') throw ApplicationFailure.create({ message: progress.failure!.message, type: progress.failure!.code, nonRetryable: true });
     return progress;
   });
-  // Only a transaction being followed can be bumped: a request that comes between the broadcast and the child's start
-  // waits for the child, instead of being lost.
+  // Only a transaction being followed can be bumped: a request that comes before the child's start (it cuts the payout's
+  // own first look short) waits for the child, instead of being lost; one that comes when the outcome is known is moot.
   setHandler(bumpFeeSignal, async () => {
-    await condition(() => follower !== undefined);
-    await follower!.signal(bumpFeeSignal).catch(() => undefined);
+    bumpAsked = true;
+    await condition(() => follower !== undefined || followed);
+    await follower?.signal(bumpFeeSignal).catch(() => undefined);
   });
 
   const setStatus = (status: ChainPayoutStatus, changes: Partial<ChainPayoutProgress> = {}) => {
@@ -110,15 +115,39 @@ async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress>
   setStatus('sent', { wallet: signed.wallet, txHash: signed.hash });
   if (!together) await broadcastChainTx(request.chainId, signed.hash);
 
-  follower = await startChild(ChainConfirmationWorkflow, {
-    workflowId: signed.confirmWorkflowId,
-    args: [{ chainId: request.chainId, hash: signed.hash, confirmations: request.confirmations, ...request.follow, ...(current && { broadcastAt: signed.broadcastAt }) }],
-    typedSearchAttributes: [
-      { key: PaymentKind, value: 'chain_tx' },
-      { key: PaymentStatus, value: 'pending' },
-    ],
-  });
-  const outcome = await follower.result();
+  const follow: FollowChainTx = {
+    chainId: request.chainId,
+    hash: signed.hash,
+    confirmations: request.confirmations,
+    ...request.follow,
+    ...(current && { broadcastAt: signed.broadcastAt }),
+  };
+  // Since PAYOUT_LOOKS_FIRST the payout looks once itself, when the confirmations may be there: most transactions are
+  // final then, and need no workflow of their own. A fee bump asked for meanwhile cuts the wait short.
+  let outcome: ChainTxOutcome | undefined;
+  let carried: FollowState | undefined;
+  if (looksFirst) {
+    const sentAt = Date.now();
+    const lookAt = firstLookAt(follow, sentAt);
+    if (lookAt > Date.now()) await condition(() => bumpAsked, lookAt - Date.now());
+    if (!bumpAsked) {
+      const look = await lookFirst(follow, sentAt);
+      if ('outcome' in look) outcome = look.outcome;
+      else carried = look.carried;
+    }
+  }
+  if (!outcome) {
+    follower = await startChild(ChainConfirmationWorkflow, {
+      workflowId: signed.confirmWorkflowId,
+      args: carried ? [follow, carried] : [follow],
+      typedSearchAttributes: [
+        { key: PaymentKind, value: 'chain_tx' },
+        { key: PaymentStatus, value: carried?.mined ? 'mined' : 'pending' },
+      ],
+    });
+    outcome = await follower.result();
+  }
+  followed = true;
   if (outcome.outcome === 'confirmed') return finish({ status: 'confirmed', txHash: outcome.hash, blockNumber: outcome.blockNumber });
   return finish({ status: 'failed', failure: failureOf(outcome), txHash: outcome.hash ?? signed.hash, blockNumber: outcome.blockNumber });
 }

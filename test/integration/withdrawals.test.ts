@@ -6,7 +6,10 @@ import { checkInvariants, getBalances, getTransfer } from '../../db/ledger';
 import { startWithdrawal } from '../../api/withdrawals';
 import { chainTxsOf } from '../../db/chain-sends';
 import { getWithdrawal } from '../../db/withdrawals';
-import { LOCAL_NETWORK_ID } from '../../scripts/stack/evm-node';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { confirmationWorkflowId } from '../../domain/chain';
+import type { ChainTxOutcome } from '../../domain/withdrawal';
+import { LOCAL_CHAIN_ID, LOCAL_NETWORK_ID } from '../../scripts/stack/evm-node';
 import type { TestApp } from '../support/app';
 import type { TestChain } from '../support/chain';
 import { useWorkerAndApp } from '../support/suites';
@@ -105,6 +108,34 @@ describe('withdrawals', () => {
     expect(shown.body).toMatchObject({ status: 'confirmed', wallet: { kind: 'hot', address: hot }, txHash: tx.hash, blockNumber: done.blockNumber, failure: null });
     expect(shown.body.transactions).toEqual([{ hash: tx.hash, nonce: tx.nonce, attempt: 0, replaces: null, status: 'confirmed', blockNumber: done.blockNumber }]);
     expect((await checkInvariants(app.db)).violations).toEqual([]);
+
+    // and the payout's own look (4 looks' time after the broadcast) saw it mined without its confirmations: a
+    // ChainConfirmationWorkflow followed it from there on, with what that look saw
+    const followed = (await app.client.workflow.getHandle(confirmationWorkflowId(LOCAL_CHAIN_ID, tx.hash)).result()) as ChainTxOutcome;
+    expect(followed).toMatchObject({ outcome: 'confirmed', hash: tx.hash, blockNumber: done.blockNumber });
+    expect(followed.events.map((e) => e.kind)).toEqual(['mined']);
+  });
+
+  test('settles a transaction its own first look finds final, with no workflow to follow it', async () => {
+    // given payouts looked at once a second (the payout's own first look comes 4 s after the broadcast)
+    const uid = await givenTokenHolder(app, 'USDT', '10');
+    const key = queueId('first-look');
+    const id = `withdrawal-${key}`;
+    const slower = { ...app, config: { ...app.config, chain: { ...app.config.chain, sends: { ...app.config.chain.sends, confirmPollMs: 1_000 } } } };
+
+    // when a withdrawal's transaction is mined and has its 3 confirmations before that look
+    const { view } = await startWithdrawal(slower, { queueId: key, uid, toAddress: newRecipient(), amount: '2', network: 'local', token: 'USDT' });
+    expect(view).toMatchObject({ id, status: 'sent' });
+    await chain.mine(3);
+
+    // then that look settles it: confirmed, posted and notified by the payout alone, no ChainConfirmationWorkflow started
+    const done = await payoutReaches(app.db, id, ['confirmed']);
+    const [tx] = await chainTxsOf(app.db, id);
+    expect(tx).toMatchObject({ hash: done.txHash, status: 'confirmed', blockNumber: done.blockNumber });
+    await expect(app.client.workflow.getHandle(confirmationWorkflowId(LOCAL_CHAIN_ID, tx.hash)).describe()).rejects.toThrow(WorkflowNotFoundError);
+    expect(await available(uid, 'USDT')).toMatchObject({ balance: '8', held: '0' });
+    expect(await getTransfer(app.db, id)).toMatchObject({ state: 'posted' });
+    await theNotification(id);
   });
 
   test('hands the final notification over to its own workflow when the first attempt fails: delivered once, attempts numbered on', async () => {
