@@ -1,8 +1,8 @@
 // WithdrawalWorkflow (`withdrawal-{queueId}`) and MerchantPaymentWorkflow (`payment-{queueId}`), M2Pool's withdraw and pay:
 // hold the user's balance → sign a token transfer from the hot wallet (the collection wallet when the hot one is short of
 // tokens or gas), persisted before it is broadcast → broadcast → follow it to its confirmations (one look by the payout
-// when they may be there; ChainConfirmationWorkflow when that look does not find them) → post the hold, or void it → one final notification, sent only once the outcome is final (seed 002's lesson: never a
-// failure notice followed by a success).
+// when they may be there; ChainConfirmationWorkflow when that look does not find them) → post the hold, or void it → one
+// final notification, sent only once the outcome is final (seed 002's lesson: never a failure notice followed by a success).
 import {
   ActivityFailure,
   ApplicationFailure,
