@@ -1,7 +1,11 @@
 // Worker processes killed with SIGKILL at each step of a withdrawal's send, and RPC outages: one transfer on chain, one hold
 // posted, one notification, whatever happened in between. The workers reach the chain through an RPC gate the test controls.
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { startWithdrawal } from '../../api/withdrawals';
 import { chainTxsOf } from '../../db/chain-sends';
 import { getTransfer } from '../../db/ledger';
+import { confirmationWorkflowId } from '../../domain/chain';
+import { LOCAL_CHAIN_ID } from '../../scripts/stack/evm-node';
 import { startTestApp, type TestApp } from '../support/app';
 import { chainEnv, type TestChain } from '../support/chain';
 import { spawnEntry, waitFor, type Spawned } from '../support/processes';
@@ -130,6 +134,29 @@ test('confirms once when the worker is killed while the transaction waits for it
   // then a new worker finds them and posts it once
   startWorker();
   await expectPaidOnce(payout, 3_500_000n);
+});
+
+test('settles once when the worker is killed while the payout waits to take its own first look', async () => {
+  // given a withdrawal whose transaction is broadcast, its payout waiting for its first look (4 looks' time, 4 s here)
+  gate.mode = 'pass';
+  for (const w of workers) if (w.child.exitCode === null) await kill(w);
+  const worker = startWorker();
+  const uid = await givenTokenHolder(app, 'USDT', '100');
+  const to = newRecipient();
+  const key = `crash-look-${Date.now().toString(36)}`;
+  const slower = { ...app, config: { ...app.config, chain: { ...app.config.chain, sends: { ...app.config.chain.sends, confirmPollMs: 1_000 } } } };
+  const { view } = await startWithdrawal(slower, { queueId: key, uid, toAddress: to, amount: '4.5', network: 'local', token: 'USDT' });
+  const payout = { id: view.id, to };
+  const [tx] = await payoutTxReaches(app.db, payout.id, ['broadcast']);
+
+  // when the worker is killed before that look, and the confirmations come while no worker runs
+  await kill(worker);
+  await chain.mine(5);
+
+  // then the next worker's payout takes the look, finds it final and posts it once, with no workflow to follow it
+  startWorker();
+  await expectPaidOnce(payout, 4_500_000n);
+  await expect(app.client.workflow.getHandle(confirmationWorkflowId(LOCAL_CHAIN_ID, tx.hash)).describe()).rejects.toThrow(WorkflowNotFoundError);
 });
 
 test('waits while the RPC node is down and resumes when it is back', async () => {
