@@ -50,7 +50,7 @@ export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: 
   const current = patched(FOLLOW_FROM_CONFIRMATIONS);
   const observeChainTx = current ? locals.observeChainTx : observeEarlier;
   const recordChainTxOutcome = current ? locals.recordChainTxOutcome : recordEarlier;
-  const state: FollowState = carried ?? { hashes: [input.hash], sentAt: Date.now(), mined: null, nonceUsedAt: null, bumps: 0, bumpRequested: false, events: [] };
+  const state: FollowState = carried ?? freshState(input.hash, Date.now());
   let confirmations = 0;
   let status: ChainTxProgress['status'] = state.mined ? 'mined' : 'pending';
   setHandler(chainTxStatusQuery, () => ({ chainId: input.chainId, hashes: state.hashes, status, confirmations, events: state.events }));
@@ -70,7 +70,7 @@ export async function ChainConfirmationWorkflow(input: FollowChainTx, carried?: 
     const latest = state.hashes[state.hashes.length - 1];
     if (seen.mined) {
       if (state.mined?.blockHash !== seen.mined.blockHash) record('mined', seen.mined.hash, { blockNumber: seen.mined.blockNumber });
-      state.mined = { hash: seen.mined.hash, blockNumber: seen.mined.blockNumber, blockHash: seen.mined.blockHash };
+      state.mined = minedAt(seen.mined);
       state.nonceUsedAt = null;
       state.bumpRequested = false;
       confirmations = seen.head - seen.mined.blockNumber;
@@ -156,7 +156,7 @@ async function recordFinal(
   events: ChainTxEvent[],
 ): Promise<ChainTxOutcome> {
   const final = mined.status === 1 ? 'confirmed' : 'failed';
-  const at = { hash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash };
+  const at = minedAt(mined);
   await record(chainId, hashes, { winner: mined.hash, status: final, ...at });
   return { outcome: final, ...at, receiptStatus: mined.status, hashes, events };
 }
@@ -169,10 +169,20 @@ async function recordFinal(
  */
 export async function lookFirst(input: FollowChainTx, sentAt: number): Promise<{ outcome: ChainTxOutcome } | { carried: FollowState }> {
   const seen = await locals.observeChainTx(input.chainId, [input.hash]);
-  const events: ChainTxEvent[] = seen.mined ? [{ kind: 'mined', hash: seen.mined.hash, at: new Date().toISOString(), blockNumber: seen.mined.blockNumber }] : [];
-  if (seen.mined && seen.head - seen.mined.blockNumber >= input.confirmations) {
-    return { outcome: await recordFinal(locals.recordChainTxOutcome, input.chainId, [input.hash], seen.mined, events) };
-  }
-  const mined = seen.mined && { hash: seen.mined.hash, blockNumber: seen.mined.blockNumber, blockHash: seen.mined.blockHash };
-  return { carried: { hashes: [input.hash], sentAt, mined, nonceUsedAt: null, bumps: 0, bumpRequested: false, events } };
+  const state = freshState(input.hash, sentAt);
+  if (!seen.mined) return { carried: state };
+  state.mined = minedAt(seen.mined);
+  state.events = [{ kind: 'mined', hash: seen.mined.hash, at: new Date().toISOString(), blockNumber: seen.mined.blockNumber }];
+  if (seen.head - seen.mined.blockNumber < input.confirmations) return { carried: state };
+  return { outcome: await recordFinal(locals.recordChainTxOutcome, input.chainId, state.hashes, seen.mined, state.events) };
+}
+
+/** A follow of `hash`, sent at `sentAt` (workflow time), before any look at the chain. */
+function freshState(hash: string, sentAt: number): FollowState {
+  return { hashes: [hash], sentAt, mined: null, nonceUsedAt: null, bumps: 0, bumpRequested: false, events: [] };
+}
+
+/** Where an observed attempt was mined, as a follow keeps it. */
+function minedAt(mined: NonNullable<ChainTxObservation['mined']>): NonNullable<FollowState['mined']> {
+  return { hash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash };
 }

@@ -129,7 +129,7 @@ async function payOut(request: ChainPayoutRequest): Promise<ChainPayoutProgress>
   if (looksFirst) {
     const sentAt = Date.now();
     const lookAt = firstLookAt(follow, sentAt);
-    if (lookAt > Date.now()) await condition(() => bumpAsked, lookAt - Date.now());
+    if (lookAt > sentAt) await condition(() => bumpAsked, lookAt - sentAt);
     if (!bumpAsked) {
       const look = await lookFirst(follow, sentAt);
       if ('outcome' in look) outcome = look.outcome;

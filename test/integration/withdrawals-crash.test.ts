@@ -21,6 +21,7 @@ import {
   transfersTo,
   useChainSendSettings,
   useChainSnapshot,
+  withConfirmPollMs,
   type RpcGate,
 } from '../support/withdrawals';
 
@@ -144,8 +145,7 @@ test('settles once when the worker is killed while the payout waits to take its 
   const uid = await givenTokenHolder(app, 'USDT', '100');
   const to = newRecipient();
   const key = `crash-look-${Date.now().toString(36)}`;
-  const slower = { ...app, config: { ...app.config, chain: { ...app.config.chain, sends: { ...app.config.chain.sends, confirmPollMs: 1_000 } } } };
-  const { view } = await startWithdrawal(slower, { queueId: key, uid, toAddress: to, amount: '4.5', network: 'local', token: 'USDT' });
+  const { view } = await startWithdrawal(withConfirmPollMs(app, 1_000), { queueId: key, uid, toAddress: to, amount: '4.5', network: 'local', token: 'USDT' });
   const payout = { id: view.id, to };
   const [tx] = await payoutTxReaches(app.db, payout.id, ['broadcast']);
 

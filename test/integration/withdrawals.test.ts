@@ -25,6 +25,7 @@ import {
   transfersTo,
   useChainSendSettings,
   useChainSnapshot,
+  withConfirmPollMs,
 } from '../support/withdrawals';
 
 let app: TestApp;
@@ -121,10 +122,9 @@ describe('withdrawals', () => {
     const uid = await givenTokenHolder(app, 'USDT', '10');
     const key = queueId('first-look');
     const id = `withdrawal-${key}`;
-    const slower = { ...app, config: { ...app.config, chain: { ...app.config.chain, sends: { ...app.config.chain.sends, confirmPollMs: 1_000 } } } };
 
     // when a withdrawal's transaction is mined and has its 3 confirmations before that look
-    const { view } = await startWithdrawal(slower, { queueId: key, uid, toAddress: newRecipient(), amount: '2', network: 'local', token: 'USDT' });
+    const { view } = await startWithdrawal(withConfirmPollMs(app, 1_000), { queueId: key, uid, toAddress: newRecipient(), amount: '2', network: 'local', token: 'USDT' });
     expect(view).toMatchObject({ id, status: 'sent' });
     await chain.mine(3);
 

@@ -44,6 +44,11 @@ export function useChainSendSettings(settings: { pollMs?: number; stuckAfterMs?:
   });
 }
 
+/** The app as seen by a caller whose API asks payouts to be followed with a look every `pollMs` (the first one N+1 looks in). */
+export function withConfirmPollMs(app: TestApp, pollMs: number): TestApp {
+  return { ...app, config: { ...app.config, chain: { ...app.config.chain, sends: { ...app.config.chain.sends, confirmPollMs: pollMs } } } };
+}
+
 /**
  * Brings the chain back to a snapshot, forgetting the sends made since (forgetChainSends): the allocator never hands out a
  * nonce below the ones it gave, as a real chain never forgets a mined transaction.
