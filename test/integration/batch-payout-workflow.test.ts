@@ -143,6 +143,8 @@ describe('BatchPayoutWorkflow, when the provider revokes the engine\'s credentia
     await waitFor('batchPayBegin and a first payout to reach the provider', async () => (await payoutSandbox.stats()).requests >= 2, 30_000, 50);
     await payoutSandbox.configure({ credentialsRevoked: true });
     await waitFor('the batch to fail', async () => (await handle.query(batchProgressQuery)).status === 'failed');
+    // The workflow says failed as it schedules the activity that writes the batch's row: the read model follows it.
+    await waitFor('the batch row to say failed', async () => (await getBatch(db, batchPayId))?.status === 'failed');
     return { payees, batchPayId, handle };
   }
   const fixCredentials = () => payoutSandbox.configure({ credentialsRevoked: false, lostResponseRate: 0, latencyMs: 20 });
