@@ -2,7 +2,8 @@
 // every change, `error` for an unknown payment, `pong` to a client's `ping`. Workflows cannot call the API: they write
 // each change to the read model with a version bump, and this server reads the versions of the payments its clients
 // follow every CHECKOUT_PUSH_POLL_MS (one query for all of them), sending the payment to every client behind its version.
-// Any number of API processes can serve the same payment this way. Dead connections are found by protocol pings.
+// Any number of API processes can serve the same payment this way. Dead connections are found by protocol pings. The
+// newest messages each way are kept for GET /api/v1/stats/websocket/messages.
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
@@ -14,6 +15,8 @@ import { isPaymentId, paymentView } from './checkout';
 const PATH = /^\/ws\/payments\/([^/]*)\/?$/;
 /** What a client may send is a `ping`: a few bytes. */
 const MAX_MESSAGE_BYTES = 4096;
+/** Messages kept for the message log, both ways together; older ones are dropped. */
+const MESSAGE_LOG_SIZE = 500;
 
 export type PaymentMessageType = 'connection_ack' | 'payment_status_update' | 'error' | 'pong';
 
@@ -39,10 +42,22 @@ export interface PaymentSocketStats {
   lastDisconnectionTime: string | null;
 }
 
+/** A message of the log (seed 003's shape): what this server sent, or what a client sent it (`ping` or `invalid`). */
+export interface LoggedSocketMessage {
+  source: 'frontend';
+  type: PaymentMessageType | 'ping' | 'invalid';
+  paymentId: string;
+  direction: 'in' | 'out';
+  data: unknown;
+  timestamp: string;
+}
+
 export interface PaymentSockets {
   /** Serves the WebSocket route on the app's HTTP server (other upgrade requests are refused). */
   attach(server: http.Server): void;
   stats(): PaymentSocketStats;
+  /** The `limit` newest messages, newest first. */
+  recentMessages(limit: number): LoggedSocketMessage[];
   /** Closes every connection (1001, going away) and stops the timers. */
   close(): Promise<void>;
 }
@@ -71,13 +86,21 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
     lastConnectionTime: null,
     lastDisconnectionTime: null,
   };
+  const messageLog: LoggedSocketMessage[] = [];
   let timers: NodeJS.Timeout[] = [];
   let polling = false;
 
+  function logMessage(message: LoggedSocketMessage): void {
+    messageLog.push(message);
+    if (messageLog.length > MESSAGE_LOG_SIZE) messageLog.splice(0, messageLog.length - MESSAGE_LOG_SIZE);
+  }
+
   function send(socket: WebSocket, type: PaymentMessageType, paymentId: string, data: unknown): void {
     if (socket.readyState !== WebSocket.OPEN) return;
-    socket.send(JSON.stringify({ type, paymentId, data, timestamp: new Date().toISOString() }));
+    const message = { type, paymentId, data, timestamp: new Date().toISOString() };
+    socket.send(JSON.stringify(message));
     counters.messagesSent[type]++;
+    logMessage({ source: 'frontend', direction: 'out', ...message });
   }
 
   /** Sends each payment that moved to the clients behind its version. */
@@ -163,7 +186,9 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
       } catch {
         message = undefined;
       }
-      if (message?.type === 'ping') send(socket, 'pong', paymentId, null);
+      const ping = message?.type === 'ping';
+      logMessage({ source: 'frontend', type: ping ? 'ping' : 'invalid', paymentId, direction: 'in', data: null, timestamp: new Date().toISOString() });
+      if (ping) send(socket, 'pong', paymentId, null);
       else send(socket, 'error', paymentId, { code: 'invalid_request', message: 'the only message a client sends is {"type":"ping"}' });
     });
 
@@ -210,6 +235,8 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
     },
 
     stats: () => ({ ...counters, messagesSent: { ...counters.messagesSent } }),
+
+    recentMessages: (limit) => messageLog.slice(-limit).reverse(),
 
     async close() {
       for (const timer of timers) clearInterval(timer);

@@ -377,3 +377,53 @@ export async function chainActivityCounts(db: Db): Promise<{ openSessions: numbe
   ]);
   return { openSessions: Number(open.n), transfersDetected: Number(deposits.n) + Number(transfers.n) };
 }
+
+/** A Transfer log a scanner routed: to a user's deposit address, or to a checkout session's address. */
+export interface RoutedTransfer {
+  networkId: string;
+  token: string;
+  from: string;
+  to: string;
+  /** The log's value in the token's base units. */
+  value: string;
+  amount: string;
+  txHash: string;
+  blockNumber: number;
+  logIndex: number;
+  routedTo: { kind: 'deposit' | 'checkout'; id: string };
+  seenAt: string;
+}
+
+/** The `limit` newest routed Transfer logs, deposits and checkout transfers together, newest first. */
+export async function recentRoutedTransfers(db: Db, limit: number): Promise<RoutedTransfer[]> {
+  const [deposits, transfers] = await Promise.all([
+    db('deposits')
+      .orderBy('seq', 'desc')
+      .limit(limit)
+      .select('id', 'network_id', 'token_symbol', 'from_address', 'to_address', 'amount_units', 'amount', 'tx_hash', 'block_number', 'log_index', 'created_at'),
+    db('checkout_transfers as t')
+      .join('checkout_sessions as s', 's.id', 't.session_id')
+      .orderBy('t.created_at', 'desc')
+      .limit(limit)
+      .select(
+        't.session_id as id', 's.network_id', 's.token_symbol', 't.from_address', 's.address as to_address', 't.amount_units', 't.amount', 't.tx_hash',
+        't.block_number', 't.log_index', 't.created_at',
+      ),
+  ]);
+  const routed = (kind: 'deposit' | 'checkout') => (r: Record<string, string>): RoutedTransfer => ({
+    networkId: r.network_id,
+    token: r.token_symbol,
+    from: r.from_address,
+    to: r.to_address,
+    value: r.amount_units,
+    amount: normalizeAmount(r.amount),
+    txHash: r.tx_hash,
+    blockNumber: Number(r.block_number),
+    logIndex: Number(r.log_index),
+    routedTo: { kind, id: r.id },
+    seenAt: isoTime(r.created_at),
+  });
+  return [...deposits.map(routed('deposit')), ...transfers.map(routed('checkout'))]
+    .sort((a, b) => b.seenAt.localeCompare(a.seenAt))
+    .slice(0, limit);
+}

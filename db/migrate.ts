@@ -11,6 +11,7 @@ import * as withdrawals from './migrations/0007_withdrawals';
 import * as notifications from './migrations/0008_notifications';
 import * as checkout from './migrations/0009_checkout';
 import * as notificationWorkflows from './migrations/0010_notification_workflows';
+import * as chainEventLog from './migrations/0011_chain_event_log';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): 
   '0008_notifications': notifications,
   '0009_checkout': checkout,
   '0010_notification_workflows': notificationWorkflows,
+  '0011_chain_event_log': chainEventLog,
 };
 
 const source: Knex.MigrationSource<string> = {

@@ -1,5 +1,6 @@
-// GET /api/v1/stats/payments, /monitoring, /system, /websocket (seed 003, its field names): real figures from the read
-// models, the chain (each network's head through this process's RPC client), Temporal, the process and its WebSocket server.
+// GET /api/v1/stats/payments, /monitoring, /system, /websocket, /websocket/messages (seed 003, its field names): real
+// figures from the read models, the chain (each network's head through this process's RPC client), Temporal, the process
+// and its WebSocket server.
 import { statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -10,7 +11,7 @@ import { z } from 'zod';
 import { createChainClients, type ChainClients } from '../../activities/chain-clients';
 import type { EndpointHealth } from '../../activities/providers/evm-client';
 import { ROOT_DIR } from '../../config';
-import { chainActivityCounts, checkoutCountsSince, checkoutFigures } from '../../db/checkout';
+import { chainActivityCounts, checkoutCountsSince, checkoutFigures, recentRoutedTransfers } from '../../db/checkout';
 import { getScanCursor } from '../../db/deposits';
 import { listNetworks, listTokens, type Network } from '../../db/networks';
 import { scannerWorkflowId } from '../../domain/chain';
@@ -122,6 +123,35 @@ const WebSocketStats = z
     }),
   })
   .meta({ id: 'WebSocketStats' });
+
+const MESSAGE_SOURCES = ['frontend', 'blockchain'] as const;
+
+const WebSocketMessages = z
+  .object({
+    messages: z.array(
+      z.object({
+        source: z.enum(MESSAGE_SOURCES).meta({ description: 'frontend: this API process\'s payment WebSocket; blockchain: a Transfer log a scanner routed.' }),
+        type: z.string().meta({ description: 'frontend: connection_ack, payment_status_update, error, pong (out), ping or invalid (in); blockchain: transfer_event.' }),
+        paymentId: z.string().optional(),
+        direction: z.enum(['in', 'out']),
+        data: z.unknown().meta({ description: 'frontend: what was sent (null for what came in); blockchain: the log (value in base units) and where it was routed.' }),
+        timestamp: z.string(),
+      }),
+    ),
+    count: z.number().int(),
+  })
+  .meta({ id: 'WebSocketMessages' });
+
+const MessagesQuery = z.object({
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, 'must be an integer from 1 to 200')
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 200, 'must be an integer from 1 to 200')
+    .optional()
+    .meta({ description: 'Messages, newest first, 1-200 (default 50).', example: '50' }),
+  source: z.enum(MESSAGE_SOURCES).optional().meta({ description: 'Only the messages of this source.' }),
+});
 
 const PeriodQuery = z.object({ period: z.enum(['24h', '7d', '30d', 'all']).optional().meta({ description: 'The sessions counted: created in the last 24h, 7d, 30d, or all (default).' }) });
 
@@ -308,6 +338,36 @@ async function webSocketStats(ctx: RouteContext, chains: ChainClients, sockets: 
   };
 }
 
+/**
+ * The newest messages, newest first: the payment WebSocket's both ways (this process's, since it started) and the
+ * Transfer logs the scanners routed (from the read model: the chain is polled over JSON-RPC, there is no node WebSocket).
+ */
+async function webSocketMessages(ctx: RouteContext, sockets: PaymentSockets, query: z.output<typeof MessagesQuery>) {
+  const limit = query.limit ?? 50;
+  const frontend = query.source === 'blockchain' ? [] : sockets.recentMessages(limit);
+  const blockchain = query.source === 'frontend' ? [] : (await recentRoutedTransfers(ctx.db, limit)).map((t) => ({
+    source: 'blockchain' as const,
+    type: 'transfer_event',
+    ...(t.routedTo.kind === 'checkout' && { paymentId: t.routedTo.id }),
+    direction: 'in' as const,
+    data: {
+      network: t.networkId,
+      token: t.token,
+      from: t.from,
+      to: t.to,
+      value: t.value,
+      amount: t.amount,
+      transactionHash: t.txHash,
+      blockNumber: t.blockNumber,
+      logIndex: t.logIndex,
+      routedTo: t.routedTo,
+    },
+    timestamp: t.seenAt,
+  }));
+  const messages = [...frontend, ...blockchain].sort((a, b) => b.timestamp.localeCompare(a.timestamp)).slice(0, limit);
+  return { messages, count: messages.length };
+}
+
 export function statsRoutes(ctx: RouteContext, sockets: PaymentSockets): Router {
   const { registry, requireScope } = ctx;
   const router = Router();
@@ -332,6 +392,8 @@ export function statsRoutes(ctx: RouteContext, sockets: PaymentSockets): Router 
   route('/api/v1/stats/monitoring', 'Chain monitoring: each network\'s head and RPC endpoints, each scanner\'s cursor and lag', MonitoringStats, () => monitoringStats(ctx, chains));
   route('/api/v1/stats/system', 'This API process, the database, Temporal, the workers and the chains', SystemStats, () => systemStats(ctx, chains));
   route('/api/v1/stats/websocket', 'The payment WebSocket of this API process, and how it reaches the chains', WebSocketStats, () => webSocketStats(ctx, chains, sockets));
+  route('/api/v1/stats/websocket/messages', 'The newest WebSocket messages of this API process and Transfer logs the scanners routed', WebSocketMessages, (query) =>
+    webSocketMessages(ctx, sockets, parseWith(MessagesQuery, query, 'query')), MessagesQuery);
 
   return router;
 }

@@ -181,6 +181,10 @@ describe('the ops page', () => {
       expect(await page.textContent('#figure-workers .value')).toContain('polling');
       const ui = `${app.config.temporal.uiUrl}/namespaces/${app.config.temporal.namespace}/workflows`;
       expect(await page.getAttribute('#scanner-rows a[href$="scanner-31337-USDT"]', 'href')).toBe(`${ui}/scanner-31337-USDT`);
+      // the newest messages, among them the Transfer logs the scanners routed to the payments paid above
+      const messageTypes = await page.locator('#message-rows tr td:nth-child(4)').allTextContents();
+      expect(messageTypes.length).toBeGreaterThan(0);
+      expect(messageTypes).toContain('transfer_event');
       const firstRun = await page.getAttribute('#payment-rows tr:first-child td:last-child a', 'href');
       expect(firstRun).toMatch(new RegExp(`^${ui.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/checkout-pay_[0-9a-f]{24}$`));
       expectNoScriptErrors(log);

@@ -328,6 +328,81 @@ describe('the stats', () => {
   });
 });
 
+describe('the message log', () => {
+  it('shows the WebSocket\'s messages both ways and the Transfer logs the scanners routed, newest first', async () => {
+    // Given a client that follows a payment, pings, sends something else, and sees it paid
+    const payment = await givenPayment(app, { amount: '2' });
+    const socket = await connectPaymentSocket(app, payment.id);
+    await socket.next((m) => m.type === 'connection_ack');
+    socket.send({ type: 'ping' });
+    await socket.next((m) => m.type === 'pong');
+    socket.send({ type: 'subscribe' });
+    await socket.next((m) => m.type === 'error');
+    const tx = await chain.transferToken('USDT', PAYER, payment.address, '2');
+    await socket.next((m) => m.data?.status === 'processing');
+    await chain.mine(confirmations);
+    await socket.next((m) => m.data?.status === 'paid');
+    socket.close();
+
+    // Then the frontend log holds every message of that connection, each way, in the order they went
+    const frontend = await app.api('/api/v1/stats/websocket/messages?source=frontend&limit=200', { key: TEST_KEYS.read });
+    expect(frontend.status).toBe(200);
+    const ours = frontend.body.messages.filter((m: { paymentId?: string }) => m.paymentId === payment.id).reverse();
+    expect(ours.map((m: { type: string; direction: string }) => `${m.direction} ${m.type}`)).toEqual([
+      'out connection_ack',
+      'in ping',
+      'out pong',
+      'in invalid',
+      'out error',
+      ...socket.messages.slice(3).map((m) => `out ${m.type}`),
+    ]);
+    expect(ours.at(-1)).toMatchObject({ source: 'frontend', data: { id: payment.id, status: 'paid', transactionHash: tx.hash } });
+    expect(frontend.body.count).toBe(frontend.body.messages.length);
+    expect(frontend.body.messages.every((m: { source: string }) => m.source === 'frontend')).toBe(true);
+
+    // And the blockchain log holds its transfer as the scanner routed it, value in base units
+    const blockchain = (await app.api('/api/v1/stats/websocket/messages?source=blockchain&limit=200', { key: TEST_KEYS.read })).body.messages;
+    const payer = (await chain.signer(PAYER)).address.toLowerCase();
+    expect(blockchain.filter((m: { paymentId?: string }) => m.paymentId === payment.id)).toEqual([
+      {
+        source: 'blockchain',
+        type: 'transfer_event',
+        paymentId: payment.id,
+        direction: 'in',
+        data: {
+          network: LOCAL_NETWORK_ID,
+          token: 'USDT',
+          from: payer,
+          to: payment.address.toLowerCase(),
+          value: '2000000',
+          amount: '2',
+          transactionHash: tx.hash,
+          blockNumber: tx.blockNumber,
+          logIndex: 0,
+          routedTo: { kind: 'checkout', id: payment.id },
+        },
+        timestamp: expect.any(String),
+      },
+    ]);
+
+    // And both together come newest first, as many as asked for
+    const both = (await app.api('/api/v1/stats/websocket/messages?limit=3', { key: TEST_KEYS.read })).body;
+    expect(both.count).toBe(3);
+    const times = both.messages.map((m: { timestamp: string }) => Date.parse(m.timestamp));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+  });
+
+  it('refuses a bad limit or source with 400, and answers nobody without a key', async () => {
+    for (const query of ['limit=0', 'limit=201', 'limit=ten', 'limit=-1', 'source=node']) {
+      const res = await app.api(`/api/v1/stats/websocket/messages?${query}`, { key: TEST_KEYS.read });
+      expect({ query, status: res.status, code: res.body.error?.code }).toEqual({ query, status: 400, code: 'invalid_request' });
+    }
+    expect((await app.api('/api/v1/stats/websocket/messages', { key: null })).status).toBe(401);
+    const openapi = (await app.api('/openapi.json', { key: null })).body;
+    expect(Object.keys(openapi.paths)).toContain('/api/v1/stats/websocket/messages');
+  });
+});
+
 describe('a transaction handed in by hash, with no scanner running', () => {
   beforeAll(async () => {
     await scanners.stop();

@@ -94,6 +94,16 @@ describe('a transfer to a user\'s deposit address', () => {
     const final = topupsOf(tx.hash)[1];
     expect(final.body).toBe(`{"address":"${user.address}","status":1,"chain":"ETH","symbol":"USDT","amount":12.5,"tx_hash":"${tx.hash}"}`);
     expect(final.signatureValid).toBe(true);
+
+    // And the stats' message log shows the Transfer log routed to the deposit
+    const log = (await app.api('/api/v1/stats/websocket/messages?source=blockchain&limit=200', { key: TEST_KEYS.read })).body.messages;
+    expect(log.filter((m: { data: { transactionHash: string } }) => m.data.transactionHash === tx.hash)).toEqual([
+      expect.objectContaining({
+        type: 'transfer_event',
+        direction: 'in',
+        data: expect.objectContaining({ token: 'USDT', to: user.address, value: '12500000', amount: '12.5', routedTo: { kind: 'deposit', id } }),
+      }),
+    ]);
   });
 
   it('hands a notice whose first attempt fails over to its own workflow, and sends the final one only after it', async () => {

@@ -58,7 +58,14 @@
     let answers;
     try {
       answers = await Promise.all(
-        ['/api/v1/stats/payments', '/api/v1/stats/monitoring', '/api/v1/stats/system', '/api/v1/stats/websocket', '/api/v1/payments?limit=20'].map((path) => api.get(path, { headers })),
+        [
+          '/api/v1/stats/payments',
+          '/api/v1/stats/monitoring',
+          '/api/v1/stats/system',
+          '/api/v1/stats/websocket',
+          '/api/v1/stats/websocket/messages?limit=15',
+          '/api/v1/payments?limit=20',
+        ].map((path) => api.get(path, { headers })),
       );
     } catch (err) {
       showError(err.status === 401 || err.status === 403 ? `The key was refused: ${err.message}` : `The stats could not be read: ${err.message}`);
@@ -71,11 +78,12 @@
       return;
     }
     showError('');
-    const [payments, monitoring, system, websocket, recent] = answers;
+    const [payments, monitoring, system, websocket, messages, recent] = answers;
     renderPayments(payments);
     renderMonitoring(monitoring);
     renderSystem(system);
     renderWebSocket(websocket);
+    renderMessages(messages.messages);
     renderRecent(recent.data, monitoring.temporal);
     $('updated-at').textContent = new Date().toLocaleTimeString();
     $('dashboard').hidden = false;
@@ -153,6 +161,30 @@
       figure('Updates sent', f.messagesSent.payment_status_update),
       figure('Errors', f.connectionErrors),
       figure('Chain RPC', w.blockchain.isConnected ? '✓ connected' : '✗ disconnected'),
+    );
+  }
+
+  /** What a message says, in a few words: a transfer's amount and addresses, a payment's status, an error's code. */
+  function summary(m) {
+    const d = m.data;
+    if (m.type === 'transfer_event') return `${d.amount} ${d.token} ${d.from.slice(0, 10)}… → ${d.to.slice(0, 10)}… (block ${d.blockNumber})`;
+    if (d && d.status) return d.status;
+    if (d && d.code) return d.code;
+    return '';
+  }
+
+  function renderMessages(messages) {
+    $('message-rows').replaceChildren(
+      ...messages.map((m) =>
+        row([
+          cell(time(m.timestamp)),
+          cell(m.source),
+          cell(m.direction),
+          cell(m.type),
+          m.paymentId ? linkCell(m.paymentId, `/checkout?id=${encodeURIComponent(m.paymentId)}`) : cell(m.data && m.data.routedTo ? m.data.routedTo.kind : ''),
+          cell(summary(m)),
+        ]),
+      ),
     );
   }
 
