@@ -60,6 +60,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   tx_not_found: 422,
   tx_not_for_payment: 422,
   payment_closed: 409,
+  chain_unreachable: 422,
+  token_mismatch: 422,
   internal_error: 500,
 };
 

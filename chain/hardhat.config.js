@@ -14,7 +14,8 @@ module.exports = {
   },
   networks: {
     hardhat: {
-      chainId: 31337,
+      // 31337 for the stack; a test starts a second node under another id to register it as a network of its own.
+      chainId: Number(process.env.DURAPAY_EVM_CHAIN_ID || 31337),
       accounts: { mnemonic: process.env.DURAPAY_EVM_MNEMONIC || TEST_MNEMONIC, count: 20 },
       // Automine (a block per transaction) for quick tests; an interval for a chain whose confirmations advance on their own.
       mining: intervalMs > 0 ? { auto: false, interval: intervalMs } : { auto: true, interval: 0 },

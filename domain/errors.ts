@@ -52,6 +52,9 @@ export const ErrorCodes = [
   'tx_not_found',
   'tx_not_for_payment',
   'payment_closed',
+  // Registering a network or a token (admin): its RPC URLs do not serve that chain, or its contract is not that token.
+  'chain_unreachable',
+  'token_mismatch',
   'internal_error',
 ] as const;
 

@@ -8,6 +8,7 @@ export const ERC20 = new Interface([
   'event Transfer(address indexed from, address indexed to, uint256 value)',
   'function balanceOf(address owner) view returns (uint256)',
   'function transfer(address to, uint256 value) returns (bool)',
+  'function decimals() view returns (uint8)',
 ]);
 export const TRANSFER_TOPIC = ERC20.getEvent('Transfer')!.topicHash;
 
@@ -166,6 +167,8 @@ export interface EvmClient {
   getTransactionCount(address: string, block?: 'pending' | 'latest'): Promise<number>;
   /** Base units, decimal. */
   tokenBalance(token: string, owner: string): Promise<string>;
+  /** The token's decimals(); `not_a_contract` when the address holds no contract. */
+  tokenDecimals(token: string): Promise<number>;
   /** Wei, decimal. */
   nativeBalance(address: string): Promise<string>;
   /** Gas a transaction would use; `execution_reverted` when it would revert. */
@@ -246,7 +249,7 @@ export function createEvmClient(network: EvmNetwork, options: EvmClientOptions =
     }
     const chainId = Number(answer);
     // A URL of another chain must never be read from: its logs would look like deposits.
-    if (chainId !== network.chainId) throw new UrlFailure(`serves chain ${String(answer)}, not ${network.chainId}`);
+    if (chainId !== network.chainId) throw new UrlFailure(`serves chain ${Number.isSafeInteger(chainId) ? chainId : String(answer)}, not ${network.chainId}`);
     endpoint.verified = true;
   }
 
@@ -345,6 +348,13 @@ export function createEvmClient(network: EvmNetwork, options: EvmClientOptions =
         if (result === '0x') throw new EvmRpcError('not_a_contract', `${token} holds no contract on chain ${network.chainId}`);
         return BigInt(result).toString();
       });
+    },
+
+    async tokenDecimals(token) {
+      const decimals = { to: hexAddress(token, 'token'), data: ERC20.encodeFunctionData('decimals', []) };
+      const result = await call('eth_call', (p) => p.call(decimals));
+      if (result === '0x') throw new EvmRpcError('not_a_contract', `${token} holds no contract on chain ${network.chainId}`);
+      return Number(BigInt(result));
     },
 
     async nativeBalance(address) {

@@ -5,9 +5,19 @@ import { randomBytes } from 'node:crypto';
 import type { SecretKey } from '../../config';
 import type { Db } from '../../db/knex';
 import { open, seal } from '../../db/secret-box';
-import { replaceSealedSecret, sealedSecrets, signingMaterial, type SealedKey, type SealedSeed, type SigningMaterial } from '../../db/wallets';
+import {
+  listNetworkWallets,
+  replaceSealedSecret,
+  saveNetworkWallet,
+  sealedSecrets,
+  signingMaterial,
+  type SealedKey,
+  type SealedSeed,
+  type SigningMaterial,
+} from '../../db/wallets';
 import { parseAddress } from '../../domain/chain';
 import { DomainError } from '../../domain/errors';
+import { NETWORK_WALLET_KINDS } from '../../domain/wallet';
 
 /** BIP-44 Ethereum, account 0, external chain: deposit address i is the key at `${DEPOSIT_ACCOUNT_PATH}/${i}`. */
 const DEPOSIT_ACCOUNT_PATH = "m/44'/60'/0'/0";
@@ -61,6 +71,19 @@ export function isSameSeed(mnemonic: string, xpub: string): boolean {
 export function sealNewKey(keys: SecretKey[]): SealedKey {
   const wallet = Wallet.createRandom();
   return { address: wallet.address.toLowerCase(), ...seal(wallet.privateKey, keys) };
+}
+
+/** Gives each of these networks that has no hot or no collection wallet a new key for it, sealed; the wallets made now. */
+export async function provisionNetworkWallets(db: Db, keys: SecretKey[], networkIds: string[]): Promise<Set<string>> {
+  const before = new Set((await listNetworkWallets(db)).map((w) => `${w.networkId}/${w.kind}`));
+  const made = new Set<string>();
+  for (const networkId of networkIds) {
+    for (const kind of NETWORK_WALLET_KINDS) {
+      if (before.has(`${networkId}/${kind}`)) continue;
+      if (await saveNetworkWallet(db, networkId, kind, sealNewKey(keys))) made.add(`${networkId}/${kind}`);
+    }
+  }
+  return made;
 }
 
 /**

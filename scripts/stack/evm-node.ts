@@ -33,6 +33,8 @@ export interface EvmNodeOptions {
   mining: 'auto' | { intervalMs: number };
   /** The mnemonic of its 20 funded accounts; Hardhat's well-known test mnemonic when omitted. */
   mnemonic?: string;
+  /** LOCAL_CHAIN_ID when omitted. */
+  chainId?: number;
 }
 
 export interface LocalToken {
@@ -53,7 +55,7 @@ export interface RunningEvmNode {
 }
 
 /** Starts `hardhat node` on 127.0.0.1:port, waits until it answers JSON-RPC, then deploys the test tokens (or finds them). */
-export async function startEvmNode(group: ServiceGroup, { port, mining, mnemonic }: EvmNodeOptions): Promise<RunningEvmNode> {
+export async function startEvmNode(group: ServiceGroup, { port, mining, mnemonic, chainId = LOCAL_CHAIN_ID }: EvmNodeOptions): Promise<RunningEvmNode> {
   const service = group.spawn({
     name: 'evm',
     command: process.execPath,
@@ -63,25 +65,26 @@ export async function startEvmNode(group: ServiceGroup, { port, mining, mnemonic
     env: {
       DURAPAY_EVM_MINING_INTERVAL_MS: mining === 'auto' ? '0' : String(mining.intervalMs),
       ...(mnemonic && { DURAPAY_EVM_MNEMONIC: mnemonic }),
+      DURAPAY_EVM_CHAIN_ID: String(chainId),
       HARDHAT_DISABLE_TELEMETRY_PROMPT: 'true',
     },
     // Its stdout is a banner (the test accounts' well-known keys) and a line per call; stderr has what is worth seeing.
     echo: (_line, stream) => stream === 'stderr',
   });
   const rpcUrl = `http://127.0.0.1:${port}`;
-  await waitUntilServing(service, rpcUrl);
-  const provider = new JsonRpcProvider(rpcUrl, LOCAL_CHAIN_ID, { staticNetwork: true, cacheTimeout: -1, batchMaxCount: 1, pollingInterval: 50 });
+  await waitUntilServing(service, rpcUrl, chainId);
+  const provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true, cacheTimeout: -1, batchMaxCount: 1, pollingInterval: 50 });
   try {
     await provider.send('hardhat_setLoggingEnabled', [false]); // a line per call costs CPU the stack needs
     const [deployer] = (await provider.send('eth_accounts', [])) as string[];
     const tokens = await deployTokens(provider, deployer);
-    return { service, rpcUrl, chainId: LOCAL_CHAIN_ID, tokens, deployer: deployer.toLowerCase() };
+    return { service, rpcUrl, chainId, tokens, deployer: deployer.toLowerCase() };
   } finally {
     provider.destroy();
   }
 }
 
-async function waitUntilServing(service: Service, rpcUrl: string): Promise<void> {
+async function waitUntilServing(service: Service, rpcUrl: string, chainId: number): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   let lastError = 'no answer yet';
   for (;;) {
@@ -94,7 +97,7 @@ async function waitUntilServing(service: Service, rpcUrl: string): Promise<void>
         signal: AbortSignal.timeout(2000),
       });
       const { result } = (await res.json()) as { result?: string };
-      if (Number(result) === LOCAL_CHAIN_ID) return;
+      if (Number(result) === chainId) return;
       lastError = `eth_chainId answered ${result}`;
     } catch (err) {
       lastError = (err as Error).message;

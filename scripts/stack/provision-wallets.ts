@@ -1,14 +1,14 @@
 // The wallets a stack needs before it takes deposits: the HD seed (the operator's WALLET_MNEMONIC, or one made here outside
 // production) and a hot and a collection wallet for every network; on the local chain, gas and test tokens for the latter.
 import { Contract, JsonRpcProvider, parseEther, parseUnits, type InterfaceAbi } from 'ethers';
-import { isSameSeed, sealNewKey, sealSeed } from '../../activities/providers/wallet-keys';
+import { isSameSeed, provisionNetworkWallets, sealSeed } from '../../activities/providers/wallet-keys';
 import TestTokenArtifact from '../../chain/artifacts/TestToken.json';
 import type { Config } from '../../config';
 import type { Db } from '../../db/knex';
 import { getNetworkByChainId, listNetworks } from '../../db/networks';
-import { listNetworkWallets, saveNetworkWallet, saveSeed, storedSeedXpub } from '../../db/wallets';
+import { listNetworkWallets, saveSeed, storedSeedXpub } from '../../db/wallets';
 import { fromBaseUnits } from '../../domain/chain';
-import { NETWORK_WALLET_KINDS, type NetworkWalletKind } from '../../domain/wallet';
+import type { NetworkWalletKind } from '../../domain/wallet';
 import type { RunningEvmNode } from './evm-node';
 
 export interface WalletProvisioning {
@@ -24,17 +24,9 @@ export interface WalletProvisioning {
  * collection wallet a new key for it, sealed.
  */
 export async function provisionWallets(db: Db, config: Pick<Config, 'secrets' | 'wallets'>): Promise<WalletProvisioning> {
-  const keys = config.secrets.keys;
   const seed = await provisionSeed(db, config);
   const networkIds = (await listNetworks(db, { includeInactive: true })).map((n) => n.id);
-  const before = new Set((await listNetworkWallets(db)).map((w) => `${w.networkId}/${w.kind}`));
-  const made = new Set<string>();
-  for (const networkId of networkIds) {
-    for (const kind of NETWORK_WALLET_KINDS) {
-      if (before.has(`${networkId}/${kind}`)) continue;
-      if (await saveNetworkWallet(db, networkId, kind, sealNewKey(keys))) made.add(`${networkId}/${kind}`);
-    }
-  }
+  const made = await provisionNetworkWallets(db, config.secrets.keys, networkIds);
   const wallets = (await listNetworkWallets(db)).map((w) => ({ ...w, made: made.has(`${w.networkId}/${w.kind}`) }));
   return { seed, wallets };
 }

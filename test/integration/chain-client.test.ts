@@ -247,7 +247,7 @@ describe('failover between RPC URLs', () => {
       [false, expect.stringMatching(/ECONNREFUSED/)],
       [false, expect.stringMatching(/timeout/)],
       [false, expect.stringMatching(/rate limited/)],
-      [false, 'serves chain 0x1, not 31337'],
+      [false, 'serves chain 1, not 31337'],
       [true, undefined],
     ]);
   });
