@@ -17,6 +17,8 @@ const PATH = /^\/ws\/payments\/([^/]*)\/?$/;
 const MAX_MESSAGE_BYTES = 4096;
 /** Messages kept for the message log, both ways together; older ones are dropped. */
 const MESSAGE_LOG_SIZE = 500;
+/** Payments remembered as followed before, to count reconnections; the oldest are forgotten first. */
+const REMEMBERED_PAYMENTS = 10_000;
 
 export type PaymentMessageType = 'connection_ack' | 'payment_status_update' | 'error' | 'pong';
 
@@ -30,6 +32,8 @@ export interface PaymentSocketSettings {
 export interface PaymentSocketStats {
   totalConnections: number;
   activeConnections: number;
+  /** Connections to a payment this process had served a connection before (a client coming back). */
+  reconnectAttempts: number;
   /** Payments followed by at least one open connection. */
   subscribedPayments: number;
   /** Upgrades refused (no such route, too many connections) and sockets that failed. */
@@ -78,6 +82,7 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
   const counters: PaymentSocketStats = {
     totalConnections: 0,
     activeConnections: 0,
+    reconnectAttempts: 0,
     subscribedPayments: 0,
     connectionErrors: 0,
     timedOut: 0,
@@ -87,6 +92,7 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
     lastDisconnectionTime: null,
   };
   const messageLog: LoggedSocketMessage[] = [];
+  const servedBefore = new Set<string>();
   let timers: NodeJS.Timeout[] = [];
   let polling = false;
 
@@ -165,6 +171,11 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
   async function connected(socket: WebSocket, paymentId: string): Promise<void> {
     counters.totalConnections++;
     counters.activeConnections++;
+    if (servedBefore.has(paymentId)) counters.reconnectAttempts++;
+    else {
+      servedBefore.add(paymentId);
+      if (servedBefore.size > REMEMBERED_PAYMENTS) servedBefore.delete(servedBefore.values().next().value!);
+    }
     counters.lastConnectionTime = new Date().toISOString();
     const subscriber: Subscriber = { socket, paymentId, version: -1, alive: true };
     socket.on('pong', () => {

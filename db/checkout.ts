@@ -328,6 +328,8 @@ export interface CheckoutFigures {
   averageSecondsToPaid: number | null;
   /** Underpaid sessions past their expiry: short for good, unless late money comes. */
   shortAtExpiry: number;
+  /** Transfers to the sessions that left the chain in a reorg and did not come back. */
+  reorgedTransfers: number;
 }
 
 /** Counts and sums of the sessions created since `since` (all of them without it). */
@@ -337,11 +339,12 @@ export async function checkoutFigures(db: Db, since?: Date): Promise<CheckoutFig
     if (since) query.where('created_at', '>=', sqlTime(since.toISOString()));
     return query;
   };
-  const [statuses, tokens, paid, [short]] = await Promise.all([
+  const [statuses, tokens, paid, [short], [reorged]] = await Promise.all([
     scoped().groupBy('status').select('status', db.raw('COUNT(*) AS n')),
     scoped().groupBy('token_symbol').select('token_symbol', db.raw('COUNT(*) AS n'), db.raw('SUM(amount) AS requested'), db.raw('SUM(received_amount) AS received')),
     scoped().whereNotNull('paid_at').select(db.raw('AVG(TIMESTAMPDIFF(MICROSECOND, created_at, paid_at)) / 1000000 AS seconds')),
     scoped().where({ status: 'underpaid' }).andWhere('expires_at', '<=', db.fn.now(3)).count({ n: '*' }),
+    db('checkout_transfers').where({ state: 'reorged' }).whereIn('session_id', scoped().select('id')).count({ n: '*' }),
   ]);
   const seconds = (paid as { seconds: string | null }[])[0]?.seconds;
   return {
@@ -354,6 +357,7 @@ export async function checkoutFigures(db: Db, since?: Date): Promise<CheckoutFig
     ),
     averageSecondsToPaid: seconds === null || seconds === undefined ? null : Math.round(Number(seconds) * 1000) / 1000,
     shortAtExpiry: Number(short.n),
+    reorgedTransfers: Number(reorged.n),
   };
 }
 

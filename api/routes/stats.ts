@@ -40,7 +40,14 @@ const PaymentStats = z
     amounts_by_token: z.record(z.string(), z.object({ requested: z.string(), received: z.string() })).meta({ description: 'Token units: asked for, and received confirmed.' }),
     payments_by_period: z.object({ '24h': z.number().int(), '7d': z.number().int(), '30d': z.number().int() }).meta({ description: 'Sessions created in each window, whatever the period.' }),
     average_processing_time: z.number().nullable().meta({ description: 'Mean seconds from creation to paid, over the paid sessions.', example: 15.2 }),
-    failure_reasons: z.object({ expired: z.number().int(), underpaid: z.number().int() }),
+    failure_reasons: z
+      .object({
+        expired: z.number().int().meta({ description: 'Nothing paid by the expiry.' }),
+        underpaid: z.number().int().meta({ description: 'Short of the amount at the expiry.' }),
+        amount_mismatch: z.number().int().meta({ description: 'Seed 003\'s name for underpaid at the expiry.' }),
+        transaction_failed: z.number().int().meta({ description: 'Transfers to the sessions that left the chain in a reorg and did not come back.' }),
+      })
+      .meta({ description: 'A transfer to another address never reaches a session here (each session watches its own address), so there is no address_mismatch.' }),
   })
   .meta({ id: 'PaymentStats' });
 
@@ -74,6 +81,16 @@ const MonitoringStats = z
       blocks_behind: z.number().int().nullable().meta({ description: 'The largest scanner lag.' }),
       events_detected: z.number().int().meta({ description: 'Transfer logs routed to deposits and checkout sessions.' }),
     }),
+    websocket_connections: z
+      .object({ active: z.number().int(), healthy: z.number().int(), degraded: z.number().int() })
+      .meta({ description: 'The active networks\' RPC endpoints, and how many answer now (seed 003\'s chain connections: durapay polls JSON-RPC over HTTP).' }),
+    validation_performance: z
+      .object({
+        average_validation_time: z.number().nullable().meta({ description: 'Mean seconds to answer POST /api/v1/payments/{id}/process (a tx hash verified on chain), in this process.' }),
+        validation_success_rate: z.number().nullable().meta({ description: 'Percent of those that found the transaction paying the session.' }),
+        validations: z.number().int(),
+      })
+      .meta({ description: 'Transactions handed in by hash and verified, since this API process started.' }),
     open_sessions: z.number().int().meta({ description: 'Checkout sessions whose address is watched.' }),
     temporal: z.object({ uiUrl: z.string(), namespace: z.string() }).meta({ description: 'Runs are at {uiUrl}/namespaces/{namespace}/workflows/{workflowId}.' }),
   })
@@ -108,6 +125,7 @@ const WebSocketStats = z
     frontend: z.object({
       totalConnections: z.number().int(),
       activeConnections: z.number().int(),
+      reconnectAttempts: z.number().int().meta({ description: 'Connections to a payment this process had served a connection before.' }),
       subscribedPayments: z.number().int(),
       connectionErrors: z.number().int(),
       timedOut: z.number().int().meta({ description: 'Closed for not answering a ping.' }),
@@ -119,6 +137,7 @@ const WebSocketStats = z
     blockchain: z.object({
       transport: z.literal('json-rpc over http').meta({ description: 'Blocks are polled over JSON-RPC, with failover: no node WebSocket to keep up.' }),
       isConnected: z.boolean(),
+      activeSubscriptions: z.number().int().meta({ description: 'Tokens whose Transfer logs a scanner follows (one per active token of each active network).' }),
       currentEndpoints: z.record(z.string(), z.string().nullable()).meta({ description: 'Per network, the URL (host only) calls go to now.' }),
     }),
   })
@@ -215,12 +234,18 @@ async function paymentStats(ctx: RouteContext, period: keyof typeof PERIODS | 'a
     amounts_by_token: Object.fromEntries(Object.entries(figures.byToken).map(([symbol, t]) => [symbol, { requested: t.requested, received: t.received }])),
     payments_by_period: byPeriod as { '24h': number; '7d': number; '30d': number },
     average_processing_time: figures.averageSecondsToPaid,
-    failure_reasons: { expired: byStatus.expired, underpaid: figures.shortAtExpiry },
+    failure_reasons: { expired: byStatus.expired, underpaid: figures.shortAtExpiry, amount_mismatch: figures.shortAtExpiry, transaction_failed: figures.reorgedTransfers },
   };
 }
 
 async function monitoringStats(ctx: RouteContext, chains: ChainClients) {
-  const [probes, tokens, activity] = await Promise.all([probeNetworks(ctx, chains), listTokens(ctx.db), chainActivityCounts(ctx.db)]);
+  const [probes, tokens, activity, validations] = await Promise.all([
+    probeNetworks(ctx, chains),
+    listTokens(ctx.db),
+    chainActivityCounts(ctx.db),
+    // A transaction looked at on chain: paying the session (2xx), or not (422); bad input and closed sessions are not.
+    httpFigures(ctx, { method: 'POST', route: '/api/v1/payments/:id/process', statuses: (status) => (status >= 200 && status < 300) || status === 422 }),
+  ]);
   const networks = await Promise.all(
     probes.map(async (probe) => ({
       network: probe.network.id,
@@ -254,27 +279,46 @@ async function monitoringStats(ctx: RouteContext, chains: ChainClients) {
       blocks_behind: lags.length ? Math.max(...lags) : null,
       events_detected: activity.transfersDetected,
     },
+    websocket_connections: {
+      active: probes.reduce((n, p) => n + p.endpoints.length, 0),
+      healthy: probes.reduce((n, p) => n + p.endpoints.filter((e) => e.healthy).length, 0),
+      degraded: probes.reduce((n, p) => n + p.endpoints.filter((e) => !e.healthy).length, 0),
+    },
+    validation_performance: {
+      average_validation_time: validations.meanMs === null ? null : round(validations.meanMs / 1000, 3),
+      validation_success_rate: validations.count ? round((validations.ok / validations.count) * 100) : null,
+      validations: validations.count,
+    },
     open_sessions: activity.openSessions,
     temporal: { uiUrl: ctx.config.temporal.uiUrl, namespace: ctx.config.temporal.namespace },
   };
 }
 
-/** Mean answer time and 5xx share of the requests this process answered, from its Prometheus histogram. */
-async function httpFigures(ctx: RouteContext): Promise<{ meanMs: number | null; errorRate: number }> {
+/**
+ * Mean answer time and 5xx share of the requests this process answered (all of them, or those of one route with the
+ * statuses kept), from its Prometheus histogram; `ok` counts the 2xx answers.
+ */
+async function httpFigures(
+  ctx: RouteContext,
+  only?: { method: string; route: string; statuses: (status: number) => boolean },
+): Promise<{ meanMs: number | null; errorRate: number; count: number; ok: number }> {
   const metric = ctx.metrics.registry.getSingleMetric('durapay_http_request_duration_seconds');
-  if (!metric) return { meanMs: null, errorRate: 0 };
   let sum = 0;
   let count = 0;
   let errors = 0;
-  for (const value of (await metric.get()).values) {
+  let ok = 0;
+  for (const value of metric ? (await metric.get()).values : []) {
+    if (only && (value.labels.method !== only.method || value.labels.route !== only.route || !only.statuses(Number(value.labels.status)))) continue;
     const name = (value as { metricName?: string }).metricName;
     if (name?.endsWith('_sum')) sum += value.value;
     if (name?.endsWith('_count')) {
+      const status = Number(value.labels.status);
       count += value.value;
-      if (Number(value.labels.status) >= 500) errors += value.value;
+      if (status >= 500) errors += value.value;
+      if (status >= 200 && status < 300) ok += value.value;
     }
   }
-  return { meanMs: count ? round((sum / count) * 1000, 2) : null, errorRate: count ? round((errors / count) * 100, 2) : 0 };
+  return { meanMs: count ? round((sum / count) * 1000, 2) : null, errorRate: count ? round((errors / count) * 100, 2) : 0, count, ok };
 }
 
 async function systemStats(ctx: RouteContext, chains: ChainClients) {
@@ -327,12 +371,13 @@ async function systemStats(ctx: RouteContext, chains: ChainClients) {
 }
 
 async function webSocketStats(ctx: RouteContext, chains: ChainClients, sockets: PaymentSockets) {
-  const probes = await probeNetworks(ctx, chains);
+  const [probes, tokens] = await Promise.all([probeNetworks(ctx, chains), listTokens(ctx.db)]);
   return {
     frontend: sockets.stats(),
     blockchain: {
       transport: 'json-rpc over http' as const,
       isConnected: probes.length > 0 && probes.every((p) => p.head !== null),
+      activeSubscriptions: tokens.length,
       currentEndpoints: Object.fromEntries(probes.map((p) => [p.network.id, p.endpoints.find((e) => e.healthy)?.url ?? null])),
     },
   };

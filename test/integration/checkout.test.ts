@@ -275,8 +275,17 @@ describe('bad input', () => {
 
 describe('the stats', () => {
   it('count the sessions by status and token, and show the scanners, the system and the WebSocket with real figures', async () => {
-    const socket = await connectPaymentSocket(app, (await givenPayment(app, { amount: '1' })).id);
+    const followed = await givenPayment(app, { amount: '1' });
+    // a client that comes back to the same payment is counted as reconnecting
+    const first = await connectPaymentSocket(app, followed.id);
+    await first.next((m) => m.type === 'connection_ack');
+    first.close();
+    await first.closed;
+    const socket = await connectPaymentSocket(app, followed.id);
     await socket.next((m) => m.type === 'connection_ack');
+    // a transaction handed in that pays nothing here: one validation, not a successful one
+    const notMined = await app.api(`/api/v1/payments/${followed.id}/process`, { key: null, body: { txHash: `0x${'ab'.repeat(32)}` } });
+    expect([notMined.status, notMined.body.error.code]).toEqual([422, 'tx_not_found']);
 
     const payments = await app.api('/api/v1/stats/payments', { key: TEST_KEYS.read });
     expect(payments.status).toBe(200);
@@ -290,6 +299,13 @@ describe('the stats', () => {
     expect(p.payments_by_period['24h']).toBe(p.total_payments);
     expect(Number(p.amounts_by_token.USDT.received)).toBeGreaterThanOrEqual(12.5 + 10 + 7.25 + 3 + 8);
     expect(p.average_processing_time).toBeGreaterThan(0);
+    const reorgedForGood = Number((await app.db('checkout_transfers').where({ state: 'reorged' }).count({ n: '*' }))[0].n);
+    expect(p.failure_reasons).toEqual({
+      expired: p.payments_by_status.expired,
+      underpaid: p.failure_reasons.underpaid,
+      amount_mismatch: p.failure_reasons.underpaid,
+      transaction_failed: reorgedForGood,
+    });
     expect((await app.api('/api/v1/stats/payments?period=24h', { key: TEST_KEYS.read })).body.total_payments).toBe(p.total_payments);
     expect((await app.api('/api/v1/stats/payments?period=year', { key: TEST_KEYS.read })).status).toBe(400);
     expect((await app.api('/api/v1/stats/payments', { key: null })).status).toBe(401);
@@ -305,6 +321,10 @@ describe('the stats', () => {
     expect(usdtScanner.lag).toBeLessThan(20);
     expect(monitoring.blockchain_monitoring.events_detected).toBeGreaterThanOrEqual(7);
     expect(monitoring.open_sessions).toBeGreaterThanOrEqual(1);
+    const endpoints = monitoring.networks.reduce((n: number, net: { endpoints: unknown[] }) => n + net.endpoints.length, 0);
+    expect(monitoring.websocket_connections).toEqual({ active: endpoints, healthy: endpoints, degraded: 0 });
+    expect(monitoring.validation_performance).toEqual({ average_validation_time: expect.any(Number), validation_success_rate: 0, validations: 1 });
+    expect(monitoring.validation_performance.average_validation_time).toBeGreaterThan(0);
     expect(monitoring.temporal).toEqual({ uiUrl: app.config.temporal.uiUrl, namespace: app.config.temporal.namespace });
 
     const system = (await app.api('/api/v1/stats/system', { key: TEST_KEYS.read })).body;
@@ -313,8 +333,13 @@ describe('the stats', () => {
     expect(system.memory_usage).toBeGreaterThan(0);
     expect(system.api_response_time).toBeGreaterThan(0);
 
-    const websocket = (await app.api('/api/v1/stats/websocket', { key: TEST_KEYS.read })).body;
-    expect(websocket.frontend.activeConnections).toBe(1);
+    // (the server counts the first connection closed once its side of the socket is closed too)
+    const websocket = await waitFor('the first connection to be closed on the server', async () => {
+      const stats = (await app.api('/api/v1/stats/websocket', { key: TEST_KEYS.read })).body;
+      return stats.frontend.activeConnections === 1 && stats;
+    });
+    expect(websocket.frontend.reconnectAttempts).toBeGreaterThanOrEqual(1);
+    expect(websocket.blockchain.activeSubscriptions).toBe((await app.api('/api/v1/tokens', { key: null })).body.data.length);
     expect(websocket.frontend.totalConnections).toBeGreaterThanOrEqual(5);
     expect(websocket.frontend.messagesSent.connection_ack).toBeGreaterThanOrEqual(3);
     expect(websocket.frontend.messagesSent.error).toBeGreaterThanOrEqual(2);
