@@ -4,12 +4,14 @@
 // follow every CHECKOUT_PUSH_POLL_MS (one query for all of them), sending the payment to every client behind its version.
 // Any number of API processes can serve the same payment this way. Dead connections are found by protocol pings. The
 // newest messages each way are kept for GET /api/v1/stats/websocket/messages.
+import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pino from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { checkoutVersions, getCheckoutSession } from '../db/checkout';
 import type { Db } from '../db/knex';
+import { SlidingWindowLimiter } from '../domain/sliding-window';
 import { isPaymentId, paymentView } from './checkout';
 
 const PATH = /^\/ws\/payments\/([^/]*)\/?$/;
@@ -17,6 +19,8 @@ const PATH = /^\/ws\/payments\/([^/]*)\/?$/;
 const MAX_MESSAGE_BYTES = 4096;
 /** Messages kept for the message log, both ways together; older ones are dropped. */
 const MESSAGE_LOG_SIZE = 500;
+/** What one connection may send a second (pings): a client over it is told so and cut off. */
+const MAX_MESSAGES_PER_SECOND = 10;
 /** Payments remembered as followed before, to count reconnections; the oldest are forgotten first. */
 const REMEMBERED_PAYMENTS = 10_000;
 
@@ -46,10 +50,10 @@ export interface PaymentSocketStats {
   lastDisconnectionTime: string | null;
 }
 
-/** A message of the log (seed 003's shape): what this server sent, or what a client sent it (`ping` or `invalid`). */
+/** A message of the log (seed 003's shape): what this server sent, or what a client sent it (`ping`, `pong` or `invalid`). */
 export interface LoggedSocketMessage {
   source: 'frontend';
-  type: PaymentMessageType | 'ping' | 'invalid';
+  type: PaymentMessageType | 'ping' | 'pong' | 'invalid';
   paymentId: string;
   direction: 'in' | 'out';
   data: unknown;
@@ -101,9 +105,9 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
     if (messageLog.length > MESSAGE_LOG_SIZE) messageLog.splice(0, messageLog.length - MESSAGE_LOG_SIZE);
   }
 
-  function send(socket: WebSocket, type: PaymentMessageType, paymentId: string, data: unknown): void {
+  function send(socket: WebSocket, type: PaymentMessageType, paymentId: string, data: unknown, extra: { sessionId?: string } = {}): void {
     if (socket.readyState !== WebSocket.OPEN) return;
-    const message = { type, paymentId, data, timestamp: new Date().toISOString() };
+    const message = { type, paymentId, ...extra, data, timestamp: new Date().toISOString() };
     socket.send(JSON.stringify(message));
     counters.messagesSent[type]++;
     logMessage({ source: 'frontend', direction: 'out', ...message });
@@ -178,6 +182,9 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
     }
     counters.lastConnectionTime = new Date().toISOString();
     const subscriber: Subscriber = { socket, paymentId, version: -1, alive: true };
+    // Seed 003's session ID: this connection's, told in its connection_ack.
+    const sessionId = randomUUID();
+    const limiter = new SlidingWindowLimiter(MAX_MESSAGES_PER_SECOND);
     socket.on('pong', () => {
       subscriber.alive = true;
     });
@@ -191,16 +198,23 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
     });
     socket.on('message', (data, isBinary) => {
       counters.messagesReceived++;
+      if (socket.readyState !== WebSocket.OPEN) return;
       let message: { type?: unknown } | undefined;
       try {
         message = isBinary ? undefined : (JSON.parse(data.toString()) as { type?: unknown });
       } catch {
         message = undefined;
       }
-      const ping = message?.type === 'ping';
-      logMessage({ source: 'frontend', type: ping ? 'ping' : 'invalid', paymentId, direction: 'in', data: null, timestamp: new Date().toISOString() });
-      if (ping) send(socket, 'pong', paymentId, null);
-      else send(socket, 'error', paymentId, { code: 'invalid_request', message: 'the only message a client sends is {"type":"ping"}' });
+      const type = message?.type === 'ping' || message?.type === 'pong' ? message.type : 'invalid';
+      logMessage({ source: 'frontend', type, paymentId, direction: 'in', data: null, timestamp: new Date().toISOString() });
+      if (!limiter.allow('connection', Date.now())) {
+        send(socket, 'error', paymentId, { code: 'rate_limited', message: `more than ${MAX_MESSAGES_PER_SECOND} messages a second: the connection is closed` });
+        socket.close(1008, 'too many messages');
+        return;
+      }
+      if (type === 'ping') send(socket, 'pong', paymentId, null);
+      // A client's pong (its answer to a heartbeat) needs none.
+      else if (type === 'invalid') send(socket, 'error', paymentId, { code: 'invalid_request', message: 'a client sends {"type":"ping"} or {"type":"pong"}' });
     });
 
     let record;
@@ -221,7 +235,7 @@ export function createPaymentSockets(deps: { db: Db; logger: pino.Logger; settin
     subscriber.version = record.version;
     follow(subscriber);
     startTimers();
-    send(socket, 'connection_ack', paymentId, paymentView(record));
+    send(socket, 'connection_ack', paymentId, paymentView(record), { sessionId });
   }
 
   function refuse(socket: Duplex, status: string): void {

@@ -271,6 +271,34 @@ describe('bad input', () => {
       expect(await socket.closed).toEqual({ code: 4404, reason: 'unknown payment' });
     }
   });
+
+  it('tells each connection its session id, takes a client\'s pong quietly, and cuts off a client that floods it (1008)', async () => {
+    const payment = await givenPayment(app, { amount: '1' });
+    const calm = await connectPaymentSocket(app, payment.id);
+    const flooding = await connectPaymentSocket(app, payment.id);
+    const acks = [await calm.next((m) => m.type === 'connection_ack'), await flooding.next((m) => m.type === 'connection_ack')];
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+    expect(acks.map((ack) => ack.sessionId)).toEqual([expect.stringMatching(uuid), expect.stringMatching(uuid)]);
+    expect(acks[0].sessionId).not.toBe(acks[1].sessionId);
+
+    // A pong needs no answer; a ping gets its pong; neither is an error
+    calm.send({ type: 'pong' });
+    calm.send({ type: 'ping' });
+    const firstPong = await calm.next((m) => m.type === 'pong');
+
+    // 30 pings at once: the first ten are answered, then an error and the socket closed
+    for (let i = 0; i < 30; i++) flooding.send({ type: 'ping' });
+    const refused = await flooding.next((m) => m.type === 'error');
+    expect(refused.data).toMatchObject({ code: 'rate_limited' });
+    expect(await flooding.closed).toEqual({ code: 1008, reason: 'too many messages' });
+    expect(flooding.messages.filter((m) => m.type === 'pong')).toHaveLength(10);
+
+    // The other connection to the same payment is untouched
+    calm.send({ type: 'ping' });
+    await calm.next((m) => m.type === 'pong' && m !== firstPong);
+    expect(calm.messages.map((m) => m.type)).toEqual(['connection_ack', 'pong', 'pong']);
+    calm.close();
+  });
 });
 
 describe('the stats', () => {

@@ -70,6 +70,8 @@ export async function creditsOfPayment(db: Db, id: string): Promise<{ id: string
 export interface PaymentMessage {
   type: string;
   paymentId: string;
+  /** On connection_ack: this connection's own id. */
+  sessionId?: string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   data: any;
   timestamp: string;
