@@ -30,6 +30,9 @@ const EnvSchema = z.object({
   API_KEYS: z.string().optional(),
   RATE_LIMIT_PER_SECOND: int(100),
   MAX_CONCURRENT_REQUESTS: int(500),
+  // Browser origins other sites' pages may call the API from: "https://shop.example,https://admin.example", or `*` for any;
+  // unset, no CORS headers at all and a browser allows same-origin calls only (seed 003, 6.1).
+  CORS_ORIGINS: z.string().default(''),
   DEFAULT_CURRENCY: z.string().default('CNY'),
   CREDIT_SOURCE_ACCOUNT: z.string().regex(/^external:[a-z0-9:_-]+$/).default('external:bank'),
   TRANSFER_WAIT_MS: z.coerce.number().int().min(0).default(10000),
@@ -172,6 +175,36 @@ function parseChains(raw: string): Record<string, string> {
   return Object.fromEntries(entries);
 }
 
+/**
+ * Parses CORS_ORIGINS = "https://a.example,http://localhost:5173" or "*". A browser's Origin header is compared as
+ * written, so an entry that is not exactly an origin (a path, a trailing slash, an upper-case host, a default port)
+ * would never match: it is refused here rather than silently ignored.
+ */
+function parseCorsOrigins(raw: string): string[] {
+  const entries = raw.split(',').map((entry) => entry.trim()).filter(Boolean);
+  if (entries.includes('*')) {
+    if (entries.length > 1) throw new Error('CORS_ORIGINS: `*` allows every origin and stands alone');
+    return entries;
+  }
+  for (const entry of entries) {
+    const origin = originOf(entry);
+    if (origin !== entry) {
+      const hint = origin ? `; write it as ${origin}` : '';
+      throw new Error(`CORS_ORIGINS: "${entry}" is not an origin (http(s)://host[:port], no path)${hint}`);
+    }
+  }
+  return entries;
+}
+
+function originOf(entry: string): string | undefined {
+  try {
+    const url = new URL(entry);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ApiKey {
   key: string;
   scopes: Scope[];
@@ -220,6 +253,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       keys: parseApiKeys(e.API_KEYS, e.NODE_ENV),
       rateLimitPerSecond: e.RATE_LIMIT_PER_SECOND,
       maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
+      /** Origins whose pages may call the API (CORS); `['*']`: any; empty: none but the API's own. */
+      corsOrigins: parseCorsOrigins(e.CORS_ORIGINS),
       transferWaitMs: e.TRANSFER_WAIT_MS,
     },
     temporal: {

@@ -1,8 +1,11 @@
-// The Express app: middleware in order (request id, metrics, logs, limits), the routers, the error envelopes. A request's
-// body is read only once its sender is known: after the key check (requireScope), or up front for the few public routes.
+// The Express app: middleware in order (CORS, compression, request id, metrics, logs, limits), the routers, the error
+// envelopes. A request's body is read only once its sender is known: after the key check (requireScope), or up front for
+// the few public routes.
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { Client } from '@temporalio/client';
+import compression from 'compression';
+import cors from 'cors';
 import express, { Router, type RequestHandler } from 'express';
 import type pino from 'pino';
 import { pinoHttp } from 'pino-http';
@@ -68,6 +71,22 @@ const requestId: RequestHandler = (req, res, next) => {
   next();
 };
 
+/**
+ * What a browser on another site may do (CORS_ORIGINS): nothing when none is named. Only the origins named get
+ * Access-Control-Allow-Origin (their own, with Vary: Origin), or `*` for any; never credentials, since callers
+ * authenticate with a key in a header rather than with cookies.
+ */
+function crossOrigin(origins: string[]): RequestHandler | undefined {
+  if (origins.length === 0) return undefined;
+  return cors({
+    origin: origins[0] === '*' ? '*' : origins,
+    methods: ['GET', 'POST', 'PUT', 'DELETE'],
+    allowedHeaders: ['content-type', 'authorization', 'x-api-key', 'idempotency-key', 'x-request-id'],
+    exposedHeaders: ['x-request-id', 'retry-after'],
+    maxAge: 600,
+  });
+}
+
 /** Each app's payment WebSocket server, which attachWebSockets puts on the app's HTTP server. */
 const paymentSockets = new WeakMap<express.Express, PaymentSockets>();
 
@@ -97,6 +116,11 @@ export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
 
+  // A preflight is the browser asking, not the caller: answered here, before keys and limits, which it cannot satisfy.
+  const corsPolicy = crossOrigin(config.api.corsOrigins);
+  if (corsPolicy) app.use(corsPolicy);
+  // Gzip when asked (Accept-Encoding); nothing here streams, and the WebSocket upgrade never passes through Express.
+  app.use(compression());
   app.use(requestId);
   app.use(metrics.middleware);
   app.use(
