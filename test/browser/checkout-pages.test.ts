@@ -91,6 +91,9 @@ describe('the checkout page', () => {
       expect(await page.textContent('#success-title')).toBe('Payment received');
       expect(await page.textContent('#success-text')).toContain('6.5 USDT received for Coffee beans');
       expect(await page.textContent('#success-tx')).toBe(tx.hash);
+      const [, confirmedBy] = /^In block (?:\d+) of local \(chain 31337\), (\d+) confirmations\.$/.exec((await page.textContent('#success-chain')) ?? '') ?? [];
+      expect(await page.textContent('#success-chain')).toContain(`In block ${tx.blockNumber} of ${LOCAL_NETWORK_ID} (chain 31337)`);
+      expect(Number(confirmedBy)).toBeGreaterThanOrEqual(confirmations);
       expect(polls.count).toBe(0);
       expectNoScriptErrors(log);
     }, options),

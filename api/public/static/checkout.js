@@ -184,6 +184,8 @@
     $('success-excess').hidden = payment.excessAmount === '0';
     $('success-excess').textContent = `${payment.excessAmount} ${payment.token} more than the amount was received; it has been recorded.`;
     $('success-tx').textContent = payment.transactionHash || '';
+    $('success-chain').textContent =
+      payment.blockNumber === null ? '' : `In block ${payment.blockNumber} of ${payment.network} (chain ${payment.chainId}), ${payment.confirmations} confirmations.`;
     history.replaceState(null, '', `/checkout?id=${encodeURIComponent(payment.id)}`);
     show('view-success');
   }
