@@ -33,6 +33,7 @@ import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { m2poolRoutes } from './routes/m2pool';
 import { networkRoutes } from './routes/networks';
+import { productRoutes } from './routes/products';
 import { notificationRoutes } from './routes/notifications';
 import { onePassErrorHandler, onePassRoutes } from './routes/onepass';
 import { transferRoutes } from './routes/transfers';
@@ -165,6 +166,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(rankingRoutes(ctx));
   app.use(categoryRoutes(ctx));
   app.use(networkRoutes(ctx));
+  app.use(productRoutes(ctx));
   app.use(paymentConfigRoutes(ctx));
   app.use(balanceRoutes(ctx));
   app.use(userRoutes(ctx));

@@ -13,6 +13,7 @@ import type { Config } from '../config';
 import { getCheckoutSession, type CheckoutSessionRecord } from '../db/checkout';
 import type { Db } from '../db/knex';
 import { getNetwork, getToken } from '../db/networks';
+import { getProduct } from '../db/products';
 import { checksumAddress, parseTokenAmount, parseTxHash, toBaseUnits } from '../domain/chain';
 import {
   awaitCheckoutAddressUpdate,
@@ -37,7 +38,9 @@ export interface CheckoutDeps {
 
 export interface PaymentCommand {
   idempotencyKey: string | undefined;
-  amount: string | number;
+  /** One of the two: the amount, or the product whose price (and name and description) the session takes. */
+  amount?: string | number;
+  productId?: string;
   token: string;
   network: string;
   productName?: string;
@@ -63,6 +66,7 @@ export interface PaymentView {
   object: 'payment';
   id: string;
   status: CheckoutStatus;
+  productId: string | null;
   productName: string | null;
   description: string | null;
   network: string;
@@ -117,6 +121,7 @@ export function paymentView(record: CheckoutSessionRecord): PaymentView {
     object: 'payment',
     id: record.id,
     status: record.status,
+    productId: record.productId,
     productName: record.productName,
     description: record.description,
     network: record.networkId,
@@ -176,10 +181,14 @@ async function validatedSession(deps: CheckoutDeps, command: PaymentCommand, id:
   // The ledger credits the merchant in the token's currency.
   scaleOf(token.symbol);
   const scale = { symbol: token.symbol, decimals: token.decimals };
-  const amount = parseTokenAmount(command.amount, scale);
+  const product = command.productId === undefined ? undefined : await getProduct(db, command.productId);
+  if (product && !product.active) throw new DomainError('unknown_product', `productId: product '${command.productId}' is no longer sold`);
+  if (command.productId !== undefined && !product) throw new DomainError('unknown_product', `productId: no product '${command.productId}' (GET /api/v1/products lists them)`);
+  // A product's price is in stablecoin units: the same figure in the token picked, if the token has the places for it.
+  const amount = parseTokenAmount(product ? product.price : command.amount, scale, product ? 'the product\'s price' : 'amount');
   const amountUnits = toBaseUnits(amount, scale);
-  const productName = command.productName?.trim() || null;
-  const description = command.description?.trim() || null;
+  const productName = product ? product.name : command.productName?.trim() || null;
+  const description = product ? product.description : command.description?.trim() || null;
   const expiresInMs = command.expiresInSeconds === undefined ? config.checkout.expiryMs : command.expiresInSeconds * 1000;
   const checkIntervalMs = config.checkout.checkIntervalMs || network.blockTimeMs;
   return {
@@ -189,9 +198,12 @@ async function validatedSession(deps: CheckoutDeps, command: PaymentCommand, id:
     token: { symbol: token.symbol, address: token.contractAddress, decimals: token.decimals },
     amount,
     amountUnits,
+    ...(product && { productId: product.id }),
     productName,
     description,
-    requestDigest: sha256(JSON.stringify([network.id, token.symbol, amountUnits, productName, description, command.expiresInSeconds ?? null])),
+    requestDigest: sha256(
+      JSON.stringify([network.id, token.symbol, amountUnits, productName, description, command.expiresInSeconds ?? null, ...(product ? [product.id] : [])]),
+    ),
     confirmations: network.confirmations,
     expiresAt: new Date(Date.now() + expiresInMs).toISOString(),
     lateWindowMs: config.checkout.lateWindowMs,

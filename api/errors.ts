@@ -57,6 +57,7 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   chain_tx_dropped: 502,
   unknown_network: 422,
   unknown_token: 422,
+  unknown_product: 422,
   tx_not_found: 422,
   tx_not_for_payment: 422,
   payment_closed: 409,

@@ -50,6 +50,7 @@ export interface CheckoutSessionRecord {
   tokenDecimals: number;
   address: string;
   hdIndex: number;
+  productId: string | null;
   productName: string | null;
   description: string | null;
   amount: string;
@@ -81,6 +82,7 @@ interface SessionRow {
   token_decimals: number;
   address: string;
   hd_index: number;
+  product_id: string | null;
   product_name: string | null;
   description: string | null;
   amount: string;
@@ -147,6 +149,7 @@ const toSession = (r: SessionRow, transfers: CheckoutTransferRecord[]): Checkout
   tokenDecimals: r.token_decimals,
   address: r.address,
   hdIndex: r.hd_index,
+  productId: r.product_id,
   productName: r.product_name,
   description: r.description,
   amount: normalizeAmount(r.amount),
@@ -197,6 +200,7 @@ export async function recordCheckoutSession(db: Db, input: CheckoutSessionInput)
       token_decimals: input.token.decimals,
       address: checkoutAddressAt(xpub, index),
       hd_index: index,
+      product_id: input.productId ?? null,
       product_name: input.productName,
       description: input.description,
       amount: input.amount,

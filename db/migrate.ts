@@ -12,6 +12,7 @@ import * as notifications from './migrations/0008_notifications';
 import * as checkout from './migrations/0009_checkout';
 import * as notificationWorkflows from './migrations/0010_notification_workflows';
 import * as chainEventLog from './migrations/0011_chain_event_log';
+import * as products from './migrations/0012_products';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): 
   '0009_checkout': checkout,
   '0010_notification_workflows': notificationWorkflows,
   '0011_chain_event_log': chainEventLog,
+  '0012_products': products,
 };
 
 const source: Knex.MigrationSource<string> = {

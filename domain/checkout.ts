@@ -32,6 +32,8 @@ export interface CheckoutSessionInput {
   /** Token units ("10.5") and the same in base units ("10500000"). */
   amount: string;
   amountUnits: string;
+  /** The product it was made for (its name, description and price became the session's); absent before products. */
+  productId?: string | null;
   productName: string | null;
   description: string | null;
   /** sha256 of the canonical request: the same Idempotency-Key with another body is a conflict. */

@@ -49,6 +49,7 @@ export const ErrorCodes = [
   // Checkout sessions (seed 003): what a session cannot be made with, and why a payer's tx hash pays nothing here.
   'unknown_network',
   'unknown_token',
+  'unknown_product',
   'tx_not_found',
   'tx_not_for_payment',
   'payment_closed',

@@ -7,6 +7,7 @@ import { scannerSettings, startChainScanners } from '../api/routes/deposits';
 import { DEV_API_KEY, loadConfig, ROOT_DIR } from '../config';
 import { createDb } from '../db/knex';
 import { migrateLatest } from '../db/migrate';
+import { listProducts, saveProduct } from '../db/products';
 import { checksumAddress } from '../domain/chain';
 import { forgetChainSends } from '../db/chain-sends';
 import { LOCAL_CHAIN_ID, provisionLocalNetwork, startEvmNode, type RunningEvmNode } from './stack/evm-node';
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
   for (const result of started) if (result.status === 'rejected') throw result.reason;
   await migrate();
   await provisionChain((started[2] as PromiseFulfilledResult<RunningEvmNode>).value);
+  await provisionDemoProducts();
   await provisionLocalWallets((started[2] as PromiseFulfilledResult<RunningEvmNode>).value);
 
   const sandbox = supervise('sandbox', 'sandbox/main.ts');
@@ -132,6 +134,19 @@ async function provisionChain(node: RunningEvmNode): Promise<void> {
     log(`network local: ${outcome}${reason ? ` (${reason})` : ''}`);
     // The fresh chain never saw the previous one's transactions: their nonces would leave a gap no send could fill.
     await forgetChainSends(db, LOCAL_CHAIN_ID);
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** The checkout page's product list starts with two products on a stack that has none (an admin changes them with PUT /api/v1/products/{id}). */
+async function provisionDemoProducts(): Promise<void> {
+  const db = createDb(databaseUrl, 1);
+  try {
+    if ((await listProducts(db, { includeInactive: true })).length > 0) return;
+    await saveProduct(db, { id: 'coffee-beans', name: 'Coffee beans, 1 kg', description: 'Single origin, roasted this week', price: '6.5', active: true });
+    await saveProduct(db, { id: 'premium-month', name: 'Premium plan, 1 month', description: null, price: '12', active: true });
+    log('products: coffee-beans (6.5), premium-month (12)');
   } finally {
     await db.destroy();
   }

@@ -17,12 +17,25 @@ const Address = z.string().meta({ description: 'EIP-55 checksummed.', example: '
 
 const PaymentRequest = z
   .object({
-    amount: Amount.meta({ description: 'In token units ("10.5"), with at most the token\'s decimals; greater than zero.', example: '10.5' }),
+    amount: Amount.optional().meta({ description: 'In token units ("10.5"), with at most the token\'s decimals; greater than zero. Or a productId.', example: '10.5' }),
+    productId: z
+      .string()
+      .max(64)
+      .optional()
+      .meta({ description: 'A product of GET /api/v1/products instead of an amount: the session takes its price (in the token picked), name and description.', example: 'coffee-beans' }),
     token: z.string().min(1).max(16).meta({ description: 'The token\'s symbol on the network (GET /api/v1/tokens).', example: 'USDT' }),
     network: z.string().min(1).max(32).meta({ description: 'The network\'s id (GET /api/v1/networks).', example: 'local' }),
     productName: z.string().max(200).optional().meta({ example: 'Premium plan, 1 month' }),
     description: z.string().max(1000).optional(),
     expiresInSeconds: z.number().int().min(5).max(7 * 86_400).optional().meta({ description: 'How long the session takes payments on time (default CHECKOUT_EXPIRY_MS, 15 minutes).', example: 900 }),
+  })
+  .superRefine((request, ctx) => {
+    if ((request.amount === undefined) === (request.productId === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['amount'], message: 'give either an amount or a productId' });
+    }
+    if (request.productId !== undefined && (request.productName !== undefined || request.description !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['productName'], message: 'a product brings its own name and description' });
+    }
   })
   .meta({ id: 'PaymentRequest' });
 
@@ -50,6 +63,7 @@ const Payment = z
         'new: nothing seen; processing: a transfer is on chain, waiting for confirmations; underpaid: confirmed but short (top up before expiry); ' +
         'paid: the amount, confirmed; overpaid: more (see excessAmount); expired: nothing by expiry; paid_late: the amount was reached after expiry.',
     }),
+    productId: z.string().nullable().meta({ description: 'The product it was made for, if any.' }),
     productName: z.string().nullable(),
     description: z.string().nullable(),
     network: z.string().meta({ example: 'local' }),

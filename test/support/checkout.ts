@@ -14,7 +14,9 @@ import { waitFor } from './processes';
 export const FAST_CHECKOUT: Partial<Config['checkout']> = { checkIntervalMs: 200, pushPollMs: 100, lateWindowMs: 8_000 };
 
 export interface PaymentRequest {
-  amount: string;
+  /** Or a productId. */
+  amount?: string;
+  productId?: string;
   token?: string;
   network?: string;
   productName?: string;
