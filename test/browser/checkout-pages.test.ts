@@ -116,6 +116,31 @@ describe('the checkout page', () => {
       expectNoScriptErrors(log);
     }));
 
+  it('pays for a product chosen from the list: its price, name and description, with no amount to type', () =>
+    browser.withPage(async (page, log) => {
+      const productId = `beans-${Date.now()}`;
+      const put = await app.api(`/api/v1/products/${productId}`, { method: 'PUT', body: { name: 'Coffee beans, 1 kg', description: 'Single origin', price: '6.5' } });
+      expect(put.status).toBe(201);
+      await page.goto(`${app.baseUrl}/checkout`);
+      await page.locator('#view-form').waitFor();
+      await page.selectOption('#catalog', productId);
+      expect(await page.isHidden('#amount-field')).toBe(true);
+      expect(await page.isHidden('#custom-fields')).toBe(true);
+      expect(await page.textContent('#catalog-hint')).toBe('Single origin — 6.5 in the token you choose');
+      await page.selectOption('#token', `${LOCAL_NETWORK_ID}:USDT`);
+      await page.click('#submit');
+      await page.locator('#view-pay').waitFor();
+      expect((await page.textContent('#pay-amount'))!.trim()).toBe('6.5');
+      expect(await page.textContent('#pay-product')).toBe('Coffee beans, 1 kg — Single origin');
+      const id = (await page.textContent('#pay-id'))!.trim();
+      expect((await app.api(`/api/v1/payments/${id}`, { key: null })).body).toMatchObject({ productId, amount: '6.5', token: 'USDT' });
+      // Back to a custom amount, the fields are there again
+      await page.goto(`${app.baseUrl}/checkout`);
+      await page.locator('#view-form').waitFor();
+      expect(await page.isVisible('#amount-field')).toBe(true);
+      expectNoScriptErrors(log);
+    }));
+
   it('shows an underpaid payment with what is due, and takes a transaction hash by hand', () =>
     browser.withPage(async (page, log) => {
       const shown = await createOnPage(page, '5');

@@ -12,6 +12,7 @@
 
   let tokens = [];
   let networks = [];
+  let products = [];
   // Kept while the form is unchanged: sending the same payment again after a lost answer creates nothing new.
   let idempotencyKey = null;
   // What the current payment's views run (countdown, watching), stopped when another payment or the form is shown.
@@ -38,9 +39,10 @@
   async function start() {
     show('view-loading');
     try {
-      const [tokenList, networkList] = await Promise.all([api.get('/api/v1/tokens'), api.get('/api/v1/networks')]);
+      const [tokenList, networkList, productList] = await Promise.all([api.get('/api/v1/tokens'), api.get('/api/v1/networks'), api.get('/api/v1/products')]);
       tokens = tokenList.data;
       networks = networkList.data;
+      products = productList.data;
     } catch (err) {
       return showUnavailable(`Payments cannot be loaded right now (${err.message})`);
     }
@@ -57,6 +59,15 @@
   }
 
   function fillForm() {
+    $('catalog').replaceChildren(
+      $('catalog').options[0],
+      ...products.map((product) => {
+        const option = document.createElement('option');
+        option.value = product.id;
+        option.textContent = `${product.name} — ${product.price}`;
+        return option;
+      }),
+    );
     $('token').replaceChildren(
       ...tokens.map((token) => {
         const option = document.createElement('option');
@@ -66,6 +77,18 @@
       }),
     );
     describeToken();
+    describeProduct();
+  }
+
+  const selectedProduct = () => products.find((p) => p.id === $('catalog').value);
+
+  /** A product brings its own name, description and price: the fields for a custom amount go away while one is chosen. */
+  function describeProduct() {
+    const product = selectedProduct();
+    $('custom-fields').hidden = Boolean(product);
+    $('amount-field').hidden = Boolean(product);
+    $('catalog-hint').hidden = !product;
+    $('catalog-hint').textContent = product ? [product.description, `${product.price} in the token you choose`].filter(Boolean).join(' — ') : '';
   }
 
   function describeToken() {
@@ -77,6 +100,7 @@
     idempotencyKey = null;
     $('form-error').hidden = true;
     describeToken();
+    describeProduct();
   }
 
   function showForm(error) {
@@ -90,12 +114,17 @@
   async function submit(event) {
     event.preventDefault();
     const token = selectedToken();
+    const product = selectedProduct();
     const amount = $('amount').value.trim();
     if (!token) return showForm('Choose a token.');
-    if (!amount) return showForm('Enter an amount.');
-    const body = { amount, token: token.symbol, network: token.network };
-    if ($('product').value.trim()) body.productName = $('product').value.trim();
-    if ($('description').value.trim()) body.description = $('description').value.trim();
+    if (!product && !amount) return showForm('Enter an amount.');
+    const body = { token: token.symbol, network: token.network };
+    if (product) body.productId = product.id;
+    else {
+      body.amount = amount;
+      if ($('product').value.trim()) body.productName = $('product').value.trim();
+      if ($('description').value.trim()) body.description = $('description').value.trim();
+    }
 
     idempotencyKey = idempotencyKey || newIdempotencyKey();
     const label = $('submit').textContent;
