@@ -35,10 +35,13 @@ afterAll(async () => {
   // The node goes with this file: its network must not stay active for the files after it (the app's own connection is
   // closed by now).
   const db = createDb(loadConfig().db.url, 1);
-  await db('networks').where({ id: 'second' }).update({ active: false });
-  await db.destroy();
-  provider?.destroy();
-  await services.stopAll();
+  try {
+    await db('networks').where({ id: 'second' }).update({ active: false });
+  } finally {
+    await db.destroy();
+    provider?.destroy();
+    await services.stopAll();
+  }
 });
 
 const tokenOf = (symbol: string) => node.tokens.find((t) => t.symbol === symbol)!;
