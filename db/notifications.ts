@@ -119,6 +119,10 @@ export async function insertNotification(
 export async function recordDeliveryAttempt(db: Db, a: DeliveryAttempt): Promise<void> {
   const error = a.error === null ? null : a.error.slice(0, MAX_ERROR_LENGTH);
   await db.transaction(async (trx) => {
+    // The notification's row is locked first. The insert below checks its foreign key with a shared lock on that row,
+    // and the update after it needs an exclusive one: taken in that order, a redelivery's update waiting in between
+    // (requeueNotification) made a deadlock, and the admin's request failed.
+    await trx('notifications').where({ id: a.notificationId }).forUpdate().first('id');
     const [inserted] = await trx.raw(
       'INSERT IGNORE INTO webhook_deliveries (notification_id, run, attempt, channel, url, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       [a.notificationId, a.run, a.attempt, a.channel, a.url, a.statusCode, error, a.durationMs],

@@ -2,6 +2,7 @@
 // shape, retried while the receiver fails, recorded attempt by attempt, given up after the window, redelivered by an admin.
 import { randomBytes } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
+import { insertNotification, recordDeliveryAttempt, requeueNotification } from '../../db/notifications';
 import { notificationWorkflowId, type NotificationRequest } from '../../domain/notification';
 import type { NotificationWorkflow } from '../../workflows/notification';
 import { TEST_KEYS, type TestApp } from '../support/app';
@@ -163,6 +164,21 @@ describe('giving up and redelivery', () => {
     expect(res.body).toMatchObject({ status: 'pending', run: 1 });
     expect(await handle.result()).toEqual({ id: request.id, state: 'delivered', run: 1 });
     expect(deliveriesOf(request.id).filter((d) => d.answered === 200)).toHaveLength(1);
+  });
+});
+
+describe('recording attempts while an admin redelivers', () => {
+  test('an attempt recorded and a redelivery asked for at the same moment never deadlock, 200 times over', async () => {
+    const failures: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      const id = `race-${randomBytes(6).toString('hex')}:2`;
+      await insertNotification(app.db, { id, channel: 'topup', payload: topupNotice().payload, payloadDigest: 'd', body: '{}', workflowId: null }, false);
+      await app.db('notifications').where({ id }).update({ state: 'failed' });
+      const attempt = { notificationId: id, run: 1, attempt: 1, channel: 'topup' as const, url: 'http://127.0.0.1:1/', statusCode: 500, error: 'HTTP 500', durationMs: 3 };
+      const outcomes = await Promise.allSettled([recordDeliveryAttempt(app.db, attempt), requeueNotification(app.db, id)]);
+      for (const o of outcomes) if (o.status === 'rejected') failures.push((o.reason as Error).message);
+    }
+    expect(failures).toEqual([]);
   });
 });
 
