@@ -13,7 +13,7 @@ import type { Config } from '../config';
 import { getCheckoutSession, type CheckoutSessionRecord } from '../db/checkout';
 import type { Db } from '../db/knex';
 import { getNetwork, getToken } from '../db/networks';
-import { getProduct } from '../db/products';
+import { getProduct, type Product } from '../db/products';
 import { checksumAddress, parseTokenAmount, parseTxHash, toBaseUnits } from '../domain/chain';
 import {
   awaitCheckoutAddressUpdate,
@@ -181,9 +181,7 @@ async function validatedSession(deps: CheckoutDeps, command: PaymentCommand, id:
   // The ledger credits the merchant in the token's currency.
   scaleOf(token.symbol);
   const scale = { symbol: token.symbol, decimals: token.decimals };
-  const product = command.productId === undefined ? undefined : await getProduct(db, command.productId);
-  if (product && !product.active) throw new DomainError('unknown_product', `productId: product '${command.productId}' is no longer sold`);
-  if (command.productId !== undefined && !product) throw new DomainError('unknown_product', `productId: no product '${command.productId}' (GET /api/v1/products lists them)`);
+  const product = command.productId === undefined ? undefined : await productOnSale(db, command.productId);
   // A product's price is in stablecoin units: the same figure in the token picked, if the token has the places for it.
   const amount = parseTokenAmount(product ? product.price : command.amount, scale, product ? 'the product\'s price' : 'amount');
   const amountUnits = toBaseUnits(amount, scale);
@@ -209,6 +207,14 @@ async function validatedSession(deps: CheckoutDeps, command: PaymentCommand, id:
     lateWindowMs: config.checkout.lateWindowMs,
     checkIntervalMs,
   };
+}
+
+/** The product a session is made for: unknown_product unless it exists and is active. */
+async function productOnSale(db: Db, id: string): Promise<Product> {
+  const product = await getProduct(db, id);
+  if (!product) throw new DomainError('unknown_product', `productId: no product '${id}' (GET /api/v1/products lists them)`);
+  if (!product.active) throw new DomainError('unknown_product', `productId: product '${id}' is no longer sold`);
+  return product;
 }
 
 /** How long the API waits for the session's address: a local DB write in the workflow's first task. */

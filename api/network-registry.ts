@@ -1,8 +1,8 @@
 // Registering a network or a token (admin, seed 002/003: each network with its RPC URLs, chain id and confirmations).
 // Nothing is stored before the chain says it is right: every RPC URL must answer, as the chain id given, and a token's
-// contract must be there with the decimals given. Then the network gets its hot and
-// collection wallets, and every active token its ChainScannerWorkflow. Processes that cached the network row (for
-// NETWORK_FRESH_MS) see a change within that time.
+// contract must be there with the decimals given. Then the network gets its hot and collection wallets, and every
+// active token its ChainScannerWorkflow. Processes that cached the network row (for NETWORK_FRESH_MS) see a change
+// within that time.
 import type { Client } from '@temporalio/client';
 import { createEvmClient, EvmRpcError, hostOf } from '../activities/providers/evm-client';
 import { provisionNetworkWallets } from '../activities/providers/wallet-keys';
