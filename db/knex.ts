@@ -24,3 +24,20 @@ export function createDb(url: string, poolMax = 20): Db {
     },
   });
 }
+
+/**
+ * Runs a transaction again when it lost a deadlock or a lock wait (or failed in a way `alsoRetry` names): its row locks
+ * make it safe to run again. A short random pause, longer at each attempt, lets the winner finish.
+ */
+export async function retryOnLockConflict<T>(work: () => Promise<T>, options: { attempts: number; alsoRetry?: (err: unknown) => boolean }): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      const retryable = code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || options.alsoRetry?.(err) === true;
+      if (!retryable || attempt >= options.attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+  }
+}

@@ -9,7 +9,7 @@ import { DomainError, type ErrorCode } from '../domain/errors';
 import { mayGoNegative, isSystemAccount } from '../domain/ledger';
 import type { AccountBalance, AccountCode, InvariantReport, TransferRecord, TransferRequest } from '../domain/ledger';
 import { money, parseAmount, sumAmounts, type Money } from '../domain/money';
-import type { Db } from './knex';
+import { retryOnLockConflict, type Db } from './knex';
 
 interface AccountRow {
   id: string;
@@ -43,22 +43,11 @@ const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
 // Amounts are bound as text and CAST to DECIMAL: MariaDB evaluates `balance + '1.23'` in DOUBLE, which
 // rounds amounts past 15 significant digits.
 
-/** Retries a transaction that lost a deadlock or a lock wait: the row locks make it safe to run again. */
 /** The row a transaction meant to insert was inserted by another one since it looked: run again, it finds that row. */
 class InsertedMeanwhile extends Error {}
 
-async function withLockRetry<T>(work: () => Promise<T>, attempts = 8): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      const retryable = code === 'ER_LOCK_DEADLOCK' || code === 'ER_LOCK_WAIT_TIMEOUT' || err instanceof InsertedMeanwhile;
-      if (!retryable || attempt >= attempts) throw err;
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
-    }
-  }
-}
+/** A ledger transaction that lost a deadlock or a lock wait, or found its row inserted meanwhile, is run again. */
+const withLockRetry = <T>(work: () => Promise<T>): Promise<T> => retryOnLockConflict(work, { attempts: 8, alsoRetry: (err) => err instanceof InsertedMeanwhile });
 
 /** Locks the accounts in id order, so that two transfers between the same accounts never deadlock. */
 async function lockAccounts(trx: Knex.Transaction, ids: string[]): Promise<Map<string, AccountRow>> {
@@ -116,7 +105,10 @@ export async function createTransfer(db: Db, req: TransferRequest): Promise<Tran
   return withLockRetry(() =>
     db.transaction(async (trx) => {
       // A hold changes only the debit side: the credit account (often a hot one, like a chain's, held by every withdrawal)
-      // is locked when the hold is posted, not while it is taken.
+      // is locked for update when the hold is posted, not while it is taken. The insert below still takes a shared lock
+      // on it (its foreign key); when its id is the lower, that lock is taken first, so that every ledger transaction
+      // locks accounts in id order (a hold from a user to an older account deadlocked with transfers the other way).
+      if (req.pending && BigInt(creditId) < BigInt(debitId)) await trx('accounts').where({ id: creditId }).forShare().first('id');
       const accounts = await lockAccounts(trx, req.pending ? [debitId] : [debitId, creditId]);
       // A plain read (a locking one would lock the gap where the id goes, and concurrent transfers inserting into one gap
       // deadlock): a transfer of the same id inserted meanwhile makes the insert below fail, and the retry find it.
@@ -342,7 +334,8 @@ export async function settleMany(
 ): Promise<void> {
   const target = new Map<string, 'posted' | 'voided'>([...(settle.post ?? []).map((id) => [id, 'posted'] as const), ...(settle.void ?? []).map((id) => [id, 'voided'] as const)]);
   if (target.size === 0 && !within) return;
-  const ids = [...target.keys()];
+  // Sorted: transfers locked a thousand at a time are locked in one order whoever settles them.
+  const ids = [...target.keys()].sort();
   await withLockRetry(() =>
     db.transaction(async (trx) => {
       const rows: TransferRow[] = [];
