@@ -415,9 +415,10 @@ export async function recordOutcome(
  * so are our records of them, and the allocator starts again from the chain's count. Never for a live chain.
  */
 export async function forgetChainSends(db: Db, chainId: number): Promise<void> {
+  // The nonce rows first, as a send group locks them (then inserts its transactions).
   await db.transaction(async (trx) => {
-    await trx('chain_txs').where({ chain_id: chainId }).delete();
     await trx('chain_nonces').where({ chain_id: chainId }).delete();
+    await trx('chain_txs').where({ chain_id: chainId }).delete();
   });
   for (const key of allocatorRows) if (key.startsWith(`${chainId}:`)) allocatorRows.delete(key);
 }

@@ -4,7 +4,7 @@ import { PAYMENT_METHODS, type PaymentMethod } from '../activities/providers/don
 import { DomainError } from '../domain/errors';
 import { formatAmount, parseAmount } from '../domain/money';
 import { CREDENTIALS_SCHEMA, type CredentialsOf, type PaymentConfig } from '../domain/payment-config';
-import type { Db } from './knex';
+import { retryOnLockConflict, type Db } from './knex';
 import { open, seal } from './secret-box';
 
 const CURRENCY = 'CNY';
@@ -98,7 +98,7 @@ export async function savePaymentConfig<M extends PaymentMethod>(db: Db, keys: S
     sealed = seal(JSON.stringify(parsed.data), keys);
   }
 
-  return db.transaction(async (trx) => {
+  const save = () => db.transaction(async (trx) => {
     const row = await trx<PaymentConfigRow>('payment_configs').where({ method }).forUpdate().first();
     const minAmount = parseAmount(patch.minAmount ?? row?.min_amount ?? DEFAULT_LIMITS.minAmount, CURRENCY, 'minAmount');
     const maxAmount = parseAmount(patch.maxAmount ?? row?.max_amount ?? DEFAULT_LIMITS.maxAmount, CURRENCY, 'maxAmount');
@@ -126,4 +126,7 @@ export async function savePaymentConfig<M extends PaymentMethod>(db: Db, keys: S
     const saved = await trx<PaymentConfigRow>('payment_configs').where({ method }).first();
     return toConfig(method, saved!, keys);
   });
+  // The first save of a method locks the gap its row goes into; two first saves at once (of the same method, or of two
+  // in one gap) deadlock on their inserts. The one that lost runs again and finds the row.
+  return retryOnLockConflict(save, { attempts: 3 });
 }
