@@ -93,6 +93,14 @@ const EnvSchema = z.object({
   CHECKOUT_PUSH_POLL_MS: int(500),
   CHECKOUT_WS_KEEPALIVE_MS: int(30_000),
   CHECKOUT_WS_MAX_CONNECTIONS: int(10_000),
+  // GET /api/v1/stats/alerts (seed 002's alert thresholds): payouts waiting for the chain, their failure rate over the last
+  // hour (percent), and the least each network's hot and collection wallet should hold (gas in the chain's coin, tokens).
+  ALERT_PENDING_PAYOUTS_WARNING: int(100),
+  ALERT_PENDING_PAYOUTS_CRITICAL: int(500),
+  ALERT_PAYOUT_FAILURE_RATE_WARNING: z.coerce.number().min(0).max(100).default(5),
+  ALERT_PAYOUT_FAILURE_RATE_CRITICAL: z.coerce.number().min(0).max(100).default(10),
+  ALERT_WALLET_MIN_GAS: z.string().regex(/^\d+(\.\d+)?$/).default('0.05'),
+  ALERT_WALLET_MIN_TOKEN: z.string().regex(/^\d+(\.\d+)?$/).default('100'),
   // M2Pool's interface (seed 002): the keys its requests are signed with, how it names chains, where its results are sent.
   M2POOL_SIGN_KEYS: z.string().optional(),
   M2POOL_TIMESTAMP_WINDOW_S: int(300),
@@ -378,6 +386,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       keepaliveMs: e.CHECKOUT_WS_KEEPALIVE_MS,
       /** Most WebSocket connections one API process holds. */
       maxConnections: e.CHECKOUT_WS_MAX_CONNECTIONS,
+    },
+    alerts: {
+      pendingPayouts: { warning: e.ALERT_PENDING_PAYOUTS_WARNING, critical: e.ALERT_PENDING_PAYOUTS_CRITICAL },
+      payoutFailureRate: { warning: e.ALERT_PAYOUT_FAILURE_RATE_WARNING, critical: e.ALERT_PAYOUT_FAILURE_RATE_CRITICAL },
+      /** A wallet below these is a warning, an empty one critical: gas in the chain's coin (ETH), tokens in token units. */
+      walletMinGas: e.ALERT_WALLET_MIN_GAS,
+      walletMinToken: e.ALERT_WALLET_MIN_TOKEN,
     },
   };
 }

@@ -13,6 +13,7 @@ import * as checkout from './migrations/0009_checkout';
 import * as notificationWorkflows from './migrations/0010_notification_workflows';
 import * as chainEventLog from './migrations/0011_chain_event_log';
 import * as products from './migrations/0012_products';
+import * as payoutStatus from './migrations/0013_payout_status';
 
 const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): Promise<void> }> = {
   '0001_ledger': ledger,
@@ -28,6 +29,7 @@ const MIGRATIONS: Record<string, { up(db: Knex): Promise<void>; down(db: Knex): 
   '0010_notification_workflows': notificationWorkflows,
   '0011_chain_event_log': chainEventLog,
   '0012_products': products,
+  '0013_payout_status': payoutStatus,
 };
 
 const source: Knex.MigrationSource<string> = {

@@ -130,3 +130,17 @@ export async function finishWithdrawal(
     });
   return changed === 1;
 }
+
+/** Payouts (withdrawals and merchant payments) waiting for the chain now, and those that ended since `since`. */
+export async function payoutCounts(db: Db, since: Date): Promise<{ pending: number; confirmedSince: number; failedSince: number }> {
+  const [[pending], ended] = await Promise.all([
+    db('withdrawals').where({ status: 'held' }).count({ n: '*' }),
+    db('withdrawals')
+      .whereIn('status', ['confirmed', 'failed'])
+      .andWhere('updated_at', '>=', since.toISOString().replace('T', ' ').replace('Z', ''))
+      .groupBy('status')
+      .select('status', db.raw('COUNT(*) AS n')),
+  ]);
+  const endedAs = (status: string) => Number((ended as { status: string; n: string }[]).find((r) => r.status === status)?.n ?? 0);
+  return { pending: Number(pending.n), confirmedSince: endedAs('confirmed'), failedSince: endedAs('failed') };
+}

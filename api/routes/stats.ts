@@ -16,6 +16,7 @@ import { getScanCursor } from '../../db/deposits';
 import { listNetworks, listTokens, type Network } from '../../db/networks';
 import { scannerWorkflowId } from '../../domain/chain';
 import { CHECKOUT_PAID_STATUSES, CHECKOUT_STATUSES, type CheckoutStatus } from '../../domain/checkout';
+import { ALERT_LEVELS, alertReport } from '../alerts';
 import type { RouteContext } from '../app';
 import { errorResponses, SECURITY } from '../openapi';
 import { parseWith } from '../schemas';
@@ -142,6 +143,22 @@ const WebSocketStats = z
     }),
   })
   .meta({ id: 'WebSocketStats' });
+
+const AlertCheck = z.object({
+  name: z.string().meta({ example: 'wallet_gas:local:hot' }),
+  level: z.enum(ALERT_LEVELS),
+  value: z.union([z.string(), z.number()]).nullable(),
+  warning: z.union([z.string(), z.number()]),
+  critical: z.union([z.string(), z.number()]),
+  message: z.string(),
+});
+const Alerts = z
+  .object({
+    status: z.enum(ALERT_LEVELS).meta({ description: 'The worst level of any check.' }),
+    alerts: z.array(AlertCheck).meta({ description: 'The checks not ok, critical first.' }),
+    checks: z.array(AlertCheck).meta({ description: 'Every check: pending_payouts, payout_failure_rate, memory_usage, cpu_usage, then each wallet\'s gas and tokens.' }),
+  })
+  .meta({ id: 'Alerts' });
 
 const MESSAGE_SOURCES = ['frontend', 'blockchain'] as const;
 
@@ -437,6 +454,7 @@ export function statsRoutes(ctx: RouteContext, sockets: PaymentSockets): Router 
   route('/api/v1/stats/monitoring', 'Chain monitoring: each network\'s head and RPC endpoints, each scanner\'s cursor and lag', MonitoringStats, () => monitoringStats(ctx, chains));
   route('/api/v1/stats/system', 'This API process, the database, Temporal, the workers and the chains', SystemStats, () => systemStats(ctx, chains));
   route('/api/v1/stats/websocket', 'The payment WebSocket of this API process, and how it reaches the chains', WebSocketStats, () => webSocketStats(ctx, chains, sockets));
+  route('/api/v1/stats/alerts', 'Seed 002\'s alerts: payouts waiting and failing, memory, CPU, and each wallet\'s gas and tokens', Alerts, () => alertReport(ctx, chains));
   route('/api/v1/stats/websocket/messages', 'The newest WebSocket messages of this API process and Transfer logs the scanners routed', WebSocketMessages, (query) =>
     webSocketMessages(ctx, sockets, parseWith(MessagesQuery, query, 'query')), MessagesQuery);
 

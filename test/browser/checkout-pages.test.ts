@@ -209,6 +209,8 @@ describe('the ops page', () => {
       expect(await page.textContent('#figure-workers .value')).toContain('polling');
       const ui = `${app.config.temporal.uiUrl}/namespaces/${app.config.temporal.namespace}/workflows`;
       expect(await page.getAttribute('#scanner-rows a[href$="scanner-31337-USDT"]', 'href')).toBe(`${ui}/scanner-31337-USDT`);
+      // the alerts' status, as GET /api/v1/stats/alerts says it
+      expect(['ok', 'warning', 'critical']).toContain(await page.textContent('#alerts-status'));
       // the newest messages, among them the Transfer logs the scanners routed to the payments paid above
       const messageTypes = await page.locator('#message-rows tr td:nth-child(4)').allTextContents();
       expect(messageTypes.length).toBeGreaterThan(0);

@@ -21,6 +21,7 @@ export interface TestAppOptions {
   ledger?: Partial<Config['ledger']>;
   donations?: Partial<Config['donations']>;
   checkout?: Partial<Config['checkout']>;
+  alerts?: Partial<Config['alerts']>;
   /** Silent unless given (or TEST_LOG_LEVEL is set). */
   logger?: pino.Logger;
 }
@@ -76,6 +77,7 @@ export async function startTestApp(overrides: TestAppOptions = {}): Promise<Test
     ledger: { ...base.ledger, ...overrides.ledger },
     donations: { ...base.donations, ...overrides.donations },
     checkout: { ...base.checkout, ...overrides.checkout },
+    alerts: { ...base.alerts, ...overrides.alerts },
   };
   const db = createDb(config.db.url, config.db.poolMax);
   const connection = await Connection.connect({ address: config.temporal.address });

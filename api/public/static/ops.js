@@ -64,6 +64,7 @@
           '/api/v1/stats/system',
           '/api/v1/stats/websocket',
           '/api/v1/stats/websocket/messages?limit=15',
+          '/api/v1/stats/alerts',
           '/api/v1/payments?limit=20',
         ].map((path) => api.get(path, { headers })),
       );
@@ -78,12 +79,13 @@
       return;
     }
     showError('');
-    const [payments, monitoring, system, websocket, messages, recent] = answers;
+    const [payments, monitoring, system, websocket, messages, alerts, recent] = answers;
     renderPayments(payments);
     renderMonitoring(monitoring);
     renderSystem(system);
     renderWebSocket(websocket);
     renderMessages(messages.messages);
+    renderAlerts(alerts);
     renderRecent(recent.data, monitoring.temporal);
     $('updated-at').textContent = new Date().toLocaleTimeString();
     $('dashboard').hidden = false;
@@ -185,6 +187,19 @@
           cell(summary(m)),
         ]),
       ),
+    );
+  }
+
+  function renderAlerts(report) {
+    $('alerts-status').textContent = report.status;
+    $('alerts-status').className = report.status === 'ok' ? '' : 'bad';
+    $('alert-list').replaceChildren(
+      ...report.alerts.map((alert) => {
+        const item = document.createElement('li');
+        item.className = alert.level === 'critical' ? 'bad' : '';
+        item.textContent = `${alert.level}: ${alert.message}`;
+        return item;
+      }),
     );
   }
 
