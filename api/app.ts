@@ -102,7 +102,7 @@ export function attachWebSockets(app: express.Express, server: http.Server): () 
 export function createApp(deps: AppDeps): express.Express {
   const { config } = deps;
   const sockets = createPaymentSockets({ db: deps.db, logger: deps.logger, settings: config.checkout });
-  const metrics = createMetrics();
+  const metrics = createMetrics(deps.db);
   const gateways = createGatewayRegistry(deps.db, config.secrets.keys, config.donations.gatewayTimeoutMs);
   // A batch names up to BATCH_MAX_ITEMS payees, megabytes of JSON: the routes that take one read bigger bodies than the rest.
   const batchBody = Router().use(jsonBody(`${batchBodyLimit(config.batch.maxItems)}b`));

@@ -240,4 +240,24 @@ describe('/metrics', () => {
     expect(res.text).toContain('durapay_workflows_started_total');
     expect(res.text).toContain('process_cpu_user_seconds_total');
   });
+
+  test('exposes payouts and deposits by status and each scanner\'s last block, as the database has them', async () => {
+    // A scanner's cursor of this test's own, so there is one row at least to see
+    const cursor = { network_id: 'local', token_symbol: `M${Date.now() % 100000}`, chain_id: 31337, last_block: 12345, recent_blocks: '[]', version: 0 };
+    await app.db('chain_scan_cursors').insert(cursor);
+    let res;
+    try {
+      res = await app.api('/metrics', { key: null });
+    } finally {
+      await app.db('chain_scan_cursors').where({ network_id: 'local', token_symbol: cursor.token_symbol }).delete();
+    }
+    expect(res.text).toContain(`durapay_scanner_last_block{network="local",token="${cursor.token_symbol}"} 12345`);
+    const payouts = (await app.db('withdrawals').groupBy('kind', 'status').select('kind', 'status', app.db.raw('COUNT(*) AS n'))) as { kind: string; status: string; n: string }[];
+    for (const p of payouts) expect(res.text).toContain(`durapay_payouts{kind="${p.kind}",status="${p.status}"} ${p.n}`);
+    const deposits = (await app.db('deposits').groupBy('status').select('status', app.db.raw('COUNT(*) AS n'))) as { status: string; n: string }[];
+    for (const d of deposits) expect(res.text).toContain(`durapay_deposits{status="${d.status}"} ${d.n}`);
+    const cursors = await app.db('chain_scan_cursors').select('network_id', 'token_symbol', 'last_block');
+    for (const c of cursors) expect(res.text).toContain(`durapay_scanner_last_block{network="${c.network_id}",token="${c.token_symbol}"} ${c.last_block}`);
+    expect(res.text).toContain('# TYPE durapay_payouts gauge');
+  });
 });
