@@ -9,7 +9,7 @@ import {
 } from '@temporalio/client';
 import type { Config } from '../config';
 import { batchCounts, createBatch, getBatch, listItems, type BatchRow, type ItemRow } from '../db/batch-payouts';
-import type { Db } from '../db/knex';
+import { isoTime, type Db } from '../db/knex';
 import { assertUsersExist } from './users';
 import {
   batchProgressQuery,
@@ -222,7 +222,6 @@ const handleOf = (client: Client, row: BatchRow): WorkflowHandle<typeof BatchPay
   client.workflow.getHandle<typeof BatchPayoutWorkflow>(row.workflow_id);
 
 /** MySQL's `2024-07-23 10:00:00.000` (UTC) as ISO 8601. */
-const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
 
 function present(row: BatchRow, counts: Awaited<ReturnType<typeof batchCounts>>, live?: BatchProgress): BatchView {
   const n = counts.byStatus;

@@ -7,7 +7,7 @@
 // 2. Every nonce below an address's next_nonce has a persisted transaction of ours, or was used on chain by someone else.
 // 3. The attempts at one nonce form a chain: attempt n `replaces` attempt n-1, and at most one of them is ever mined.
 import type { Knex } from 'knex';
-import type { Db } from './knex';
+import { isoTime, type Db } from './knex';
 
 export type ChainTxStatus = 'signed' | 'broadcast' | 'mined' | 'confirmed' | 'failed' | 'replaced' | 'dropped';
 
@@ -75,7 +75,6 @@ interface ChainTxRow {
   broadcast_at: string | null;
 }
 
-const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
 
 const toRecord = (row: ChainTxRow): ChainTxRecord => ({
   chainId: Number(row.chain_id),

@@ -7,7 +7,7 @@ import type { Knex } from 'knex';
 import { fromBaseUnits } from '../domain/chain';
 import type { CheckoutProgress, CheckoutSessionInput, CheckoutStatus, CheckoutTransferState } from '../domain/checkout';
 import { normalizeAmount } from '../domain/money';
-import type { Db } from './knex';
+import { isoTime, sqlTime, type Db } from './knex';
 import { storedSeedXpub } from './wallets';
 
 /**
@@ -118,8 +118,6 @@ interface TransferRow {
   created_at: string;
 }
 
-const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
-const sqlTime = (iso: string): string => iso.replace('T', ' ').replace('Z', '');
 const nullableIso = (value: string | null): string | null => (value === null ? null : isoTime(value));
 
 const toTransfer = (r: TransferRow): CheckoutTransferRecord => ({

@@ -3,7 +3,7 @@
 import type { Knex } from 'knex';
 import type { DepositInput, DepositSighting, DepositStatus } from '../domain/deposit';
 import { normalizeAmount } from '../domain/money';
-import type { Db } from './knex';
+import { isoTime, type Db } from './knex';
 
 export interface Deposit {
   id: string;
@@ -56,7 +56,6 @@ interface DepositRow {
   updated_at: string;
 }
 
-const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
 
 const toDeposit = (r: DepositRow): Deposit => ({
   id: r.id,

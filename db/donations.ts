@@ -4,7 +4,7 @@ import type { PaymentMethod } from '../activities/providers/donation-gateway';
 import type { DonationOrder, DonationStatusName, RefundStatusName } from '../domain/donation';
 import { DomainError } from '../domain/errors';
 import { formatAmount, money } from '../domain/money';
-import type { Db } from './knex';
+import { isoTime, sqlTime, type Db } from './knex';
 
 export interface DonationRecord {
   orderNo: string;
@@ -49,8 +49,6 @@ interface DonationRow {
 }
 
 /** MySQL DATETIME in UTC ↔ ISO 8601. */
-export const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
-export const sqlTime = (iso: string): string => iso.replace('T', ' ').replace('Z', '');
 
 const toRecord = (r: DonationRow): DonationRecord => ({
   orderNo: r.order_no,

@@ -3,6 +3,11 @@ import knex, { Knex } from 'knex';
 
 export type Db = Knex;
 
+/** A DATETIME as the connection reads it (UTC, `dateStrings`), as ISO 8601: "2024-07-23 10:00:00.000" → "…T10:00:00.000Z". */
+export const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
+/** An ISO 8601 UTC time as a DATETIME literal the connection writes: the inverse of isoTime. */
+export const sqlTime = (iso: string): string => iso.replace('T', ' ').replace('Z', '');
+
 export function createDb(url: string, poolMax = 20): Db {
   return knex({
     client: 'mysql2',

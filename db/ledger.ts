@@ -9,7 +9,7 @@ import { DomainError, type ErrorCode } from '../domain/errors';
 import { mayGoNegative, isSystemAccount } from '../domain/ledger';
 import type { AccountBalance, AccountCode, InvariantReport, TransferRecord, TransferRequest } from '../domain/ledger';
 import { money, parseAmount, sumAmounts, type Money } from '../domain/money';
-import { retryOnLockConflict, type Db } from './knex';
+import { isoTime, retryOnLockConflict, type Db } from './knex';
 
 interface AccountRow {
   id: string;
@@ -38,7 +38,6 @@ interface TransferRow {
 const USER_ACCOUNT = /^user:(\d+)$/;
 
 /** MySQL gives "2026-11-20 10:00:00.123" in UTC (the pool sets time_zone to +00:00). */
-const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
 
 // Amounts are bound as text and CAST to DECIMAL: MariaDB evaluates `balance + '1.23'` in DOUBLE, which
 // rounds amounts past 15 significant digits.

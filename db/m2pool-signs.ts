@@ -1,7 +1,7 @@
 // The signs of M2Pool's requests, each bound to the one request it was made for, kept until the request's timestamp leaves
 // the window (after which the request is stale anyway).
 import type { M2PoolRequestKind } from '../domain/m2pool';
-import type { Db } from './knex';
+import { sqlTime, type Db } from './knex';
 
 export interface RequestSign {
   sign: string;
@@ -11,7 +11,6 @@ export interface RequestSign {
 }
 
 /** MySQL DATETIME(3), UTC. */
-const sqlTime = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 
 export async function findRequestSign(db: Db, sign: string): Promise<RequestSign | undefined> {
   const row = await db('m2pool_request_signs').where({ sign }).first('sign', 'route', 'request_digest');
@@ -24,12 +23,12 @@ export async function claimRequestSign(db: Db, claim: RequestSign & { expiresAtM
     claim.sign,
     claim.route,
     claim.requestDigest,
-    sqlTime(claim.expiresAtMs),
+    sqlTime(new Date(claim.expiresAtMs).toISOString()),
   ]);
   return (await findRequestSign(db, claim.sign))!;
 }
 
 /** Deletes up to `limit` signs that expired before `beforeMs`; returns how many. */
 export async function purgeExpiredSigns(db: Db, beforeMs: number, limit = 1000): Promise<number> {
-  return db('m2pool_request_signs').where('expires_at', '<', sqlTime(beforeMs)).limit(limit).delete();
+  return db('m2pool_request_signs').where('expires_at', '<', sqlTime(new Date(beforeMs).toISOString())).limit(limit).delete();
 }

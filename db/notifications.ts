@@ -1,7 +1,7 @@
 // Outgoing notifications and their delivery attempts: written by the delivering workflow's activities (the deposit or
 // payout's first attempt, NotificationWorkflow's retries), read by the admin API, which also queues a redelivery here.
 import { notificationWorkflowId, type NotificationChannel } from '../domain/notification';
-import type { Db } from './knex';
+import { isoTime, type Db } from './knex';
 
 export type NotificationState = 'pending' | 'delivered' | 'failed';
 export const NOTIFICATION_STATES: readonly NotificationState[] = ['pending', 'delivered', 'failed'];
@@ -67,7 +67,6 @@ interface NotificationRow {
 }
 
 const MAX_ERROR_LENGTH = 500;
-const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
 const isoOrNull = (value: string | null): string | null => (value === null ? null : isoTime(value));
 
 const toRecord = (r: NotificationRow): NotificationRecord => ({

@@ -3,7 +3,7 @@
 import type { Knex } from 'knex';
 import type { ChainPayoutFailure, ChainPayoutKind, ChainPayoutRequest } from '../domain/withdrawal';
 import { money } from '../domain/money';
-import type { Db } from './knex';
+import { isoTime, sqlTime, type Db } from './knex';
 
 /** held: the balance is held and the payout goes on; refused, confirmed, failed: final. */
 export type WithdrawalRowStatus = 'refused' | 'held' | 'confirmed' | 'failed';
@@ -55,7 +55,6 @@ interface WithdrawalRow {
   updated_at: string;
 }
 
-const isoTime = (value: string): string => `${value.replace(' ', 'T')}Z`;
 
 const toRecord = (row: WithdrawalRow): WithdrawalRecord => ({
   id: row.id,
@@ -137,7 +136,7 @@ export async function payoutCounts(db: Db, since: Date): Promise<{ pending: numb
     db('withdrawals').where({ status: 'held' }).count({ n: '*' }),
     db('withdrawals')
       .whereIn('status', ['confirmed', 'failed'])
-      .andWhere('updated_at', '>=', since.toISOString().replace('T', ' ').replace('Z', ''))
+      .andWhere('updated_at', '>=', sqlTime(since.toISOString()))
       .groupBy('status')
       .select('status', db.raw('COUNT(*) AS n')),
   ]);
