@@ -48,31 +48,38 @@ function balance(name: string, amount: string | null, minimum: string, what: str
   return { name, level, value: amount, ...limits, message: `${what}: ${amount}${level === 'ok' ? '' : ` (keep at least ${minimum})`}` };
 }
 
+/** Base units read from the chain, in whole units; null when the chain did not answer. */
+async function unitsOrNull(read: Promise<string>, decimals: number): Promise<string | null> {
+  try {
+    return fromBaseUnits(await read, decimals);
+  } catch {
+    return null;
+  }
+}
+
 async function walletChecks(db: Db, chains: ChainClients, thresholds: Config['alerts']): Promise<AlertCheck[]> {
   const [networks, tokens, wallets] = await Promise.all([listNetworks(db), listTokens(db), listNetworkWallets(db)]);
-  const checks = networks.flatMap((network) =>
-    wallets
+  const perNetwork = networks.map(async (network) => {
+    const evm = await chains.forChain(network.chainId);
+    const checks = wallets
       .filter((w) => w.networkId === network.id)
       .flatMap((wallet) => {
         const where = `${network.id} ${wallet.kind} wallet ${checksumAddress(wallet.address)}`;
-        const read = async (units: () => Promise<string>, decimals: number) => {
-          try {
-            return fromBaseUnits(await units(), decimals);
-          } catch {
-            return null;
-          }
-        };
-        const gas = chains.forChain(network.chainId).then((evm) => read(() => evm.nativeBalance(wallet.address), 18));
+        const gas = unitsOrNull(evm.nativeBalance(wallet.address), 18).then((amount) =>
+          balance(`wallet_gas:${network.id}:${wallet.kind}`, amount, thresholds.walletMinGas, `gas in the ${where}`),
+        );
         const held = tokens
           .filter((t) => t.networkId === network.id)
-          .map(async (token) => {
-            const amount = await chains.forChain(network.chainId).then((evm) => read(() => evm.tokenBalance(token.contractAddress, wallet.address), token.decimals));
-            return balance(`wallet_token:${network.id}:${wallet.kind}:${token.symbol}`, amount, thresholds.walletMinToken, `${token.symbol} in the ${where}`);
-          });
-        return [gas.then((amount) => balance(`wallet_gas:${network.id}:${wallet.kind}`, amount, thresholds.walletMinGas, `gas in the ${where}`)), ...held];
-      }),
-  );
-  return Promise.all(checks);
+          .map((token) =>
+            unitsOrNull(evm.tokenBalance(token.contractAddress, wallet.address), token.decimals).then((amount) =>
+              balance(`wallet_token:${network.id}:${wallet.kind}:${token.symbol}`, amount, thresholds.walletMinToken, `${token.symbol} in the ${where}`),
+            ),
+          );
+        return [gas, ...held];
+      });
+    return Promise.all(checks);
+  });
+  return (await Promise.all(perNetwork)).flat();
 }
 
 export async function alertReport(deps: { db: Db; config: Config }, chains: ChainClients): Promise<{ status: AlertLevel; alerts: AlertCheck[]; checks: AlertCheck[] }> {

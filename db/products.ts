@@ -43,14 +43,11 @@ export async function getProduct(db: Db, id: string): Promise<Product | undefine
 
 /** Creates the product or replaces its fields; whether it was created. */
 export async function saveProduct(db: Db, product: Product): Promise<boolean> {
-  const fields = { name: product.name, description: product.description, price: product.price, active: product.active };
-  const [result] = await db.raw('INSERT INTO products (id, name, description, price, active) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE name = VALUES(name), description = VALUES(description), price = VALUES(price), active = VALUES(active), updated_at = NOW(3)', [
-    product.id,
-    fields.name,
-    fields.description,
-    fields.price,
-    fields.active,
-  ]);
+  const [result] = await db.raw(
+    'INSERT INTO products (id, name, description, price, active) VALUES (?, ?, ?, ?, ?) ' +
+      'ON DUPLICATE KEY UPDATE name = VALUES(name), description = VALUES(description), price = VALUES(price), active = VALUES(active), updated_at = NOW(3)',
+    [product.id, product.name, product.description, product.price, product.active],
+  );
   // MySQL counts 1 for an insert, 2 for a changed row and 0 for an unchanged one.
   return (result as { affectedRows: number }).affectedRows === 1;
 }
